@@ -1,0 +1,36 @@
+//! A miner: mines ore up to capacity while the price covers its cost and its yard has room, and
+//! offers everything it holds at a price near its forecast, lower the fuller its yard.
+
+use crate::action::{AgentActions, Order, Side};
+use crate::decide::Context;
+use crate::forecast;
+use crate::ids::MarketId;
+use crate::observation::{AgentObservation, AgentSpec};
+use crate::units::Quantity;
+
+pub fn decide(spec: &AgentSpec, obs: &AgentObservation, ctx: &Context) -> AgentActions {
+    let AgentSpec::Miner { nation, commodity, capacity_per_tick, unit_cost, inventory_cap_ticks } = spec else {
+        unreachable!("miner::decide is only called for miners");
+    };
+    let market = MarketId::ore(*commodity);
+    let mut memory = obs.memory.clone();
+    let forecast = forecast::update(&mut memory, ctx.public, market, *nation);
+    let inventory = obs.holding(market);
+    let cap = Quantity(capacity_per_tick.0.saturating_mul(i64::from((*inventory_cap_ticks).max(1))));
+
+    // Below cost a mine runs at half rate rather than stopping: closing and reopening a mine is
+    // slow and costly, and half rate is the usual first response.
+    let rate = if forecast >= *unit_cost { *capacity_per_tick } else { capacity_per_tick.scale_floor(1, 2) };
+    let produce = rate.min((cap - inventory).max(Quantity::ZERO));
+
+    let available = inventory + produce;
+    let mut orders = Vec::new();
+    if available.is_positive() {
+        // Discount up to 5% as the yard fills.
+        let fill_bp = if cap.0 > 0 { (inventory.0 as i128 * 500 / cap.0 as i128) as i64 } else { 0 };
+        let ask = forecast.scale_floor(10_000 - 50 - fill_bp, 10_000);
+        let ask = ctx.jitter(obs, ask, 30).max(*unit_cost);
+        orders.push(Order { market, side: Side::Sell, quantity: available, limit: ask, domestic_only: false });
+    }
+    AgentActions { agent: obs.agent, memory, orders, produce, consume: Vec::new() }
+}

@@ -1,0 +1,64 @@
+//! A nation's stockpile agency. For each commodity it has a policy for, it buys toward a target
+//! in days of domestic consumption while the price is below its buy ceiling and its treasury
+//! allows, and releases to domestic buyers when the price passes its trigger, when domestic
+//! industry went short last tick, or when policy orders a release.
+
+use crate::action::{AgentActions, Order, Side};
+use crate::decide::Context;
+use crate::forecast;
+use crate::ids::{MarketId, NationId};
+use crate::observation::{AgentObservation, StockpileView};
+use crate::units::{Money, Quantity};
+
+/// A reserve fills over this many ticks at most (about half a year of weekly ticks).
+const FILL_TICKS: i64 = 26;
+/// And releases at most this share of its target per tick, unless shortage demands more.
+const RELEASE_TICKS: i64 = 8;
+
+pub fn decide(nation: NationId, obs: &AgentObservation, ctx: &Context) -> AgentActions {
+    let mut memory = obs.memory.clone();
+    let mut orders = Vec::new();
+    // What is left of the treasury after earlier reserves' bids (in commodity order) this tick.
+    let mut budget = obs.cash.max(Money::ZERO);
+    for pile in &obs.stockpiles {
+        let market = MarketId::refined(pile.commodity);
+        let forecast = forecast::update(&mut memory, ctx.public, market, nation);
+        let view = ctx.public.market(market);
+        let last = view.price_for(nation);
+        let target = target_kg(pile, ctx.public.tick_days);
+        let trigger = view.reference.scale_floor(i64::from(pile.release_price_bp), 10_000);
+        let short = pile.release_on_shortage && pile.shortage_last_tick.is_positive();
+        if pile.stock.is_positive() && (pile.ordered_release.is_positive() || short || last >= trigger) {
+            let quota = target.scale_floor(1, RELEASE_TICKS).max(pile.shortage_last_tick).max(pile.ordered_release);
+            let quantity = pile.stock.min(quota);
+            // Releases are priced to sell: just under last tick's domestic price.
+            let limit = last.scale_floor(9_500, 10_000).clamp(view.price_min, view.price_max);
+            orders.push(Order { market, side: Side::Sell, quantity, limit, domestic_only: true });
+            continue;
+        }
+        let ceiling = view.reference.scale_floor(i64::from(pile.buy_max_price_bp), 10_000);
+        if pile.stock < target && forecast <= ceiling {
+            let limit = forecast.scale_floor(10_200, 10_000).min(ceiling).clamp(view.price_min, view.price_max);
+            let wanted = (target - pile.stock).scale_floor(1, FILL_TICKS).max((target - pile.stock).min(Quantity(1)));
+            let quantity = wanted.min(limit.affordable(budget));
+            if quantity.is_positive() {
+                budget -= limit.value_of(quantity);
+                orders.push(Order { market, side: Side::Buy, quantity, limit, domestic_only: false });
+            }
+        }
+    }
+    AgentActions { agent: obs.agent, memory, orders, produce: Quantity::ZERO, consume: Vec::new() }
+}
+
+/// The stockpile target in kilograms: target days of current domestic consumption.
+pub fn target_kg(pile: &StockpileView, tick_days: u32) -> Quantity {
+    pile.consumption_per_tick.scale_floor(i64::from(pile.target_days), i64::from(tick_days.max(1)))
+}
+
+/// Days of cover a stock gives at a consumption rate, in tenths of a day, rounded down.
+pub fn cover_tenths_of_days(stock: Quantity, consumption_per_tick: Quantity, tick_days: u32) -> Option<i64> {
+    if consumption_per_tick.0 <= 0 {
+        return None;
+    }
+    Some((stock.0 as i128 * i128::from(tick_days) * 10 / consumption_per_tick.0 as i128) as i64)
+}

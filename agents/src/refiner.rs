@@ -1,0 +1,77 @@
+//! A refiner: keeps a few ticks of ore on hand, bids for ore up to the price its refined
+//! forecast can bear, refines what it holds up to capacity, and offers its refined stock.
+
+use crate::action::{AgentActions, Order, Side};
+use crate::decide::Context;
+use crate::forecast;
+use crate::ids::MarketId;
+use crate::observation::{AgentObservation, AgentSpec};
+use crate::units::{BP_PER_ONE, Price, Quantity};
+
+pub fn decide(spec: &AgentSpec, obs: &AgentObservation, ctx: &Context) -> AgentActions {
+    let AgentSpec::Refiner { nation, commodity, capacity_per_tick, unit_cost, yield_bp, ore_target_ticks } = spec
+    else {
+        unreachable!("refiner::decide is only called for refiners");
+    };
+    let ore = MarketId::ore(*commodity);
+    let refined = MarketId::refined(*commodity);
+    let mut memory = obs.memory.clone();
+    let ore_forecast = forecast::update(&mut memory, ctx.public, ore, *nation);
+    let refined_forecast = forecast::update(&mut memory, ctx.public, refined, *nation);
+    let yield_bp = i64::from((*yield_bp).max(1));
+
+    let ore_on_hand = obs.holding(ore);
+    let refined_on_hand = obs.holding(refined);
+    let max_from_ore = ore_on_hand.scale_floor(yield_bp, BP_PER_ONE);
+    // Refining at a loss only at half rate, like a miner below cost.
+    let margin_ok = refined_forecast >= unit_cost_with_ore(*unit_cost, ore_forecast, yield_bp);
+    let rate = if margin_ok { *capacity_per_tick } else { capacity_per_tick.scale_floor(1, 2) };
+    let produce = rate.min(max_from_ore);
+
+    let mut orders = Vec::new();
+    // Ore for a full run next tick plus a buffer of `ore_target_ticks` runs.
+    let ore_per_run = capacity_per_tick.scale_floor(BP_PER_ONE, yield_bp);
+    let ore_left = ore_on_hand - produce.scale_floor(BP_PER_ONE, yield_bp);
+    let ore_target = Quantity(ore_per_run.0.saturating_mul(i64::from(*ore_target_ticks) + 1));
+    let ore_wanted = (ore_target - ore_left).max(Quantity::ZERO);
+    if ore_wanted.is_positive() {
+        // The most it can pay for ore and still break even on refining at the forecast price.
+        let bearable = (refined_forecast - *unit_cost).scale_floor(yield_bp, BP_PER_ONE);
+        let urgent = ore_per_run.min(ore_wanted);
+        let urgent_limit = bearable.min(ore_forecast.scale_floor(13_000, 10_000)).max(Price(1));
+        let top_up_limit = bearable.min(ore_forecast).max(Price(1));
+        orders.push(Order {
+            market: ore,
+            side: Side::Buy,
+            quantity: urgent,
+            limit: ctx.jitter(obs, urgent_limit, 30),
+            domestic_only: false,
+        });
+        if ore_wanted > urgent {
+            orders.push(Order {
+                market: ore,
+                side: Side::Buy,
+                quantity: ore_wanted - urgent,
+                limit: top_up_limit,
+                domestic_only: false,
+            });
+        }
+    }
+    let available = refined_on_hand + produce;
+    if available.is_positive() {
+        let ask = refined_forecast.scale_floor(9_950, 10_000).max(*unit_cost);
+        orders.push(Order {
+            market: refined,
+            side: Side::Sell,
+            quantity: available,
+            limit: ctx.jitter(obs, ask, 30),
+            domestic_only: false,
+        });
+    }
+    AgentActions { agent: obs.agent, memory, orders, produce, consume: Vec::new() }
+}
+
+/// Full cost of a kilogram of refined product: processing plus the ore it takes.
+fn unit_cost_with_ore(processing: Price, ore: Price, yield_bp: i64) -> Price {
+    processing + ore.scale_floor(BP_PER_ONE, yield_bp)
+}

@@ -1,0 +1,822 @@
+//! The tick lifecycle. [`Engine::step`] runs one tick: it derives every agent's observation from
+//! the world state, hands them to the hosts and waits for all their actions (the barrier), sorts
+//! the actions by agent, validates them, and applies them in a fixed order — production, the
+//! auctions, deliveries, consumption, stockpile upkeep, then the events due next tick — before it
+//! checks the invariants and computes the state digest.
+//!
+//! The engine owns the world state and the scenario; it never reads the clock or draws random
+//! numbers itself, so a tick is a pure function of the state, the scenario and the hosts'
+//! (deterministic) answers.
+
+use crate::digest::{Digest, digest};
+use crate::market::{self, BookOrder, Zone};
+use crate::policy::Policies;
+use crate::record::{FlowKey, MarketRecord, Rejection, ShortageRecord, StockpileRecord, TickRecord};
+use crate::scenario::{EventKind, Scenario};
+use crate::world::{Consumption, Shipment, WorldState, domestic_consumption};
+use agent_node::{AgentHost, HostError, LocalHost};
+use agents::observation::{MarketView, StockpileView};
+use agents::{
+    AgentActions, AgentId, AgentObservation, AgentSpec, MarketId, Money, ObservationBatch, Order, PublicView, Quantity,
+    Side, Stage, Tick,
+};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Host(#[from] HostError),
+    #[error("host {host} returned {got} actions for tick {tick}, expected one for each of its {expected} agents")]
+    IncompleteActions { host: String, tick: Tick, got: usize, expected: usize },
+    #[error("invariant `{name}` violated at tick {tick}: {detail}")]
+    Invariant { name: &'static str, tick: Tick, detail: String },
+    #[error("the run is complete ({ticks} ticks)")]
+    Finished { ticks: u32 },
+}
+
+/// How agents are spread over hosts: `host_of[agent]` is an index into the host list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placement {
+    pub host_of: Vec<usize>,
+}
+
+impl Placement {
+    /// Every agent on host 0.
+    pub fn single(agents: usize) -> Placement {
+        Placement { host_of: vec![0; agents] }
+    }
+
+    /// Agents dealt round-robin over `hosts` hosts.
+    pub fn round_robin(agents: usize, hosts: usize) -> Placement {
+        Placement { host_of: (0..agents).map(|a| a % hosts.max(1)).collect() }
+    }
+
+    /// Contiguous blocks of agents, one block per host.
+    pub fn blocks(agents: usize, hosts: usize) -> Placement {
+        let hosts = hosts.max(1);
+        let per = agents.div_ceil(hosts).max(1);
+        Placement { host_of: (0..agents).map(|a| (a / per).min(hosts - 1)).collect() }
+    }
+
+    pub fn hosts(&self) -> usize {
+        self.host_of.iter().copied().max().map_or(1, |m| m + 1)
+    }
+}
+
+pub struct Engine {
+    scenario: Arc<Scenario>,
+    state: WorldState,
+    hosts: Vec<Box<dyn AgentHost>>,
+    placement: Placement,
+    next_event: usize,
+    /// Events applied before the first tick, reported with tick 0's record.
+    initial_events: Vec<(Tick, String)>,
+}
+
+/// What the validated actions of a tick add up to, ready to apply.
+struct Plan {
+    actions: Vec<AgentActions>,
+    rejections: Vec<Rejection>,
+}
+
+/// Explicit creations and destructions during a tick, for the conservation invariants.
+#[derive(Default)]
+struct Ledger {
+    goods_created: Vec<Quantity>,
+    goods_destroyed: Vec<Quantity>,
+    money_in: Money,
+    money_out: Money,
+}
+
+impl Engine {
+    /// An engine running every agent in this process, on one local host.
+    pub fn embedded(scenario: Arc<Scenario>) -> Engine {
+        let placement = Placement::single(scenario.agents.len());
+        Engine::local(scenario, placement)
+    }
+
+    /// An engine with one local host per placement group: the same run, spread differently.
+    pub fn local(scenario: Arc<Scenario>, placement: Placement) -> Engine {
+        let hosts = (0..placement.hosts())
+            .map(|h| {
+                let specs = scenario
+                    .agents
+                    .iter()
+                    .enumerate()
+                    .filter(|(a, _)| placement.host_of[*a] == h)
+                    .map(|(a, def)| (AgentId(a as u32), def.spec.clone()));
+                Box::new(LocalHost::new(format!("local-{h}"), specs)) as Box<dyn AgentHost>
+            })
+            .collect();
+        Engine::with_hosts(scenario, hosts, placement)
+    }
+
+    pub fn with_hosts(scenario: Arc<Scenario>, hosts: Vec<Box<dyn AgentHost>>, placement: Placement) -> Engine {
+        let state = WorldState::initial(&scenario);
+        let mut engine = Engine { scenario, state, hosts, placement, next_event: 0, initial_events: Vec::new() };
+        let mut log = Vec::new();
+        engine.apply_events(Tick(0), &mut log);
+        engine.initial_events = log;
+        engine
+    }
+
+    pub fn scenario(&self) -> &Scenario {
+        &self.scenario
+    }
+
+    pub fn state(&self) -> &WorldState {
+        &self.state
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.state.tick.0 >= self.scenario.ticks
+    }
+
+    /// Runs one tick and reports what happened in it.
+    pub fn step(&mut self) -> Result<TickRecord, EngineError> {
+        if self.is_finished() {
+            return Err(EngineError::Finished { ticks: self.scenario.ticks });
+        }
+        let tick = self.state.tick;
+        let consumption = domestic_consumption(&self.scenario, tick);
+        let actions = self.exchange(tick, &consumption)?;
+        let plan = self.validate(tick, actions);
+        let mut record = TickRecord {
+            tick,
+            rejections: plan.rejections,
+            events: std::mem::take(&mut self.initial_events),
+            ..TickRecord::default()
+        };
+        let markets = self.scenario.market_count();
+        let mut ledger = Ledger {
+            goods_created: vec![Quantity::ZERO; markets],
+            goods_destroyed: vec![Quantity::ZERO; markets],
+            ..Ledger::default()
+        };
+        let (goods_before, money_before) = self.totals();
+
+        for a in &plan.actions {
+            self.state.agents[a.agent.index()].memory = a.memory.clone();
+        }
+        self.produce(&plan.actions, &mut ledger, &mut record);
+        self.state.exports.begin(tick);
+        let released = self.auctions(tick, &plan.actions, &mut record);
+        self.deliver(tick);
+        self.consume(&plan.actions, &mut record, &mut ledger);
+        self.upkeep(tick, &consumption, &released, &mut record, &mut ledger);
+        let next = tick.next();
+        if next.0 < self.scenario.ticks {
+            self.apply_events(next, &mut record.events);
+        }
+
+        self.check_conservation(tick, &goods_before, money_before, &ledger)?;
+        self.state.tick = next;
+        record.digest = digest(&self.state);
+        Ok(record)
+    }
+
+    /// Sends observations to every host, then collects every host's actions (the barrier), and
+    /// returns them sorted by agent.
+    fn exchange(&mut self, tick: Tick, consumption: &Consumption) -> Result<Vec<AgentActions>, EngineError> {
+        let public = Arc::new(self.public_view(tick));
+        let mut per_host: Vec<Vec<AgentObservation>> = vec![Vec::new(); self.hosts.len()];
+        for a in 0..self.state.agents.len() {
+            let obs = self.observe(AgentId(a as u32), consumption);
+            per_host[self.placement.host_of[a]].push(obs);
+        }
+        let expected: Vec<usize> = per_host.iter().map(Vec::len).collect();
+        for (host, agents) in self.hosts.iter_mut().zip(per_host) {
+            host.submit(ObservationBatch { tick, seed: self.scenario.seed, public: public.clone(), agents })?;
+        }
+        let mut all = Vec::with_capacity(self.state.agents.len());
+        for (h, host) in self.hosts.iter_mut().enumerate() {
+            let batch = host.collect()?;
+            let ok = batch.actions.len() == expected[h]
+                && batch.actions.iter().all(|a| self.placement.host_of.get(a.agent.index()) == Some(&h));
+            if !ok {
+                return Err(EngineError::IncompleteActions {
+                    host: host.name(),
+                    tick,
+                    got: batch.actions.len(),
+                    expected: expected[h],
+                });
+            }
+            all.extend(batch.actions);
+        }
+        all.sort_by_key(|a| a.agent);
+        if all.windows(2).any(|w| w[0].agent == w[1].agent) {
+            return Err(EngineError::IncompleteActions {
+                host: "(several)".into(),
+                tick,
+                got: all.len(),
+                expected: self.state.agents.len(),
+            });
+        }
+        Ok(all)
+    }
+
+    fn public_view(&self, tick: Tick) -> PublicView {
+        let markets = self
+            .state
+            .markets
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let market = MarketId::from_index(i);
+                let spec = self.scenario.stage(market);
+                MarketView {
+                    market,
+                    reference: spec.reference,
+                    price_min: spec.price_min,
+                    price_max: spec.price_max,
+                    last_price: m.last_price,
+                    domestic_prices: m.domestic_prices.clone(),
+                    last_volume: m.last_volume,
+                }
+            })
+            .collect();
+        PublicView { tick, ticks_per_year: self.scenario.ticks_per_year, tick_days: self.scenario.tick_days, markets }
+    }
+
+    fn observe(&self, agent: AgentId, consumption: &Consumption) -> AgentObservation {
+        let state = &self.state.agents[agent.index()];
+        let stockpiles = match &self.scenario.agents[agent.index()].spec {
+            AgentSpec::Nation { nation } => self.state.nations[nation.index()]
+                .stockpiles
+                .iter()
+                .map(|p| StockpileView {
+                    commodity: p.commodity,
+                    stock: state.holding(MarketId::refined(p.commodity)),
+                    target_days: p.target_days,
+                    buy_max_price_bp: p.buy_max_price_bp,
+                    release_price_bp: p.release_price_bp,
+                    release_on_shortage: p.release_on_shortage,
+                    consumption_per_tick: consumption.get(*nation, p.commodity),
+                    shortage_last_tick: p.shortage_last_tick,
+                    ordered_release: p.ordered_release,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        AgentObservation {
+            agent,
+            memory: state.memory.clone(),
+            cash: state.cash,
+            holdings: state.holdings.clone(),
+            stockpiles,
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Validation: an action that does not fit the agent's books or the scenario is rejected
+    // (in whole or in part) with a reason; a rejection is an outcome, not an error.
+
+    fn validate(&self, tick: Tick, actions: Vec<AgentActions>) -> Plan {
+        let mut rejections = Vec::new();
+        let mut out = Vec::with_capacity(actions.len());
+        for mut a in actions {
+            let spec = &self.scenario.agents[a.agent.index()].spec;
+            let state = &self.state.agents[a.agent.index()];
+            let mut reject = |reason: String| rejections.push(Rejection { tick, agent: a.agent, reason });
+            if a.memory.forecasts.len() > self.scenario.market_count()
+                || a.memory.forecasts.iter().any(|(m, _)| m.commodity.index() >= self.scenario.commodities.len())
+            {
+                reject("memory names markets that do not exist; kept the previous memory".into());
+                a.memory = state.memory.clone();
+            }
+            a.produce = self.validate_production(spec, state, a.produce, &mut reject);
+            a.consume = self.validate_consumption(spec, std::mem::take(&mut a.consume), &mut reject);
+            a.orders = self.validate_orders(spec, state, a.produce, std::mem::take(&mut a.orders), &mut reject);
+            out.push(a);
+        }
+        Plan { actions: out, rejections }
+    }
+
+    fn validate_production(
+        &self,
+        spec: &AgentSpec,
+        state: &crate::world::AgentState,
+        produce: Quantity,
+        reject: &mut impl FnMut(String),
+    ) -> Quantity {
+        if produce.0 < 0 {
+            reject(format!("negative production ({produce})"));
+            return Quantity::ZERO;
+        }
+        match spec {
+            AgentSpec::Miner { capacity_per_tick, .. } if produce > *capacity_per_tick => {
+                reject(format!("production {produce} exceeds capacity {capacity_per_tick}"));
+                *capacity_per_tick
+            }
+            AgentSpec::Refiner { commodity, capacity_per_tick, yield_bp, .. } => {
+                let by_ore = state.holding(MarketId::ore(*commodity)).scale_floor(i64::from(*yield_bp), 10_000);
+                let allowed = (*capacity_per_tick).min(by_ore);
+                if produce > allowed {
+                    reject(format!("production {produce} exceeds what capacity and ore on hand allow ({allowed})"));
+                    return allowed;
+                }
+                produce
+            }
+            AgentSpec::Nation { .. } | AgentSpec::Manufacturer { .. } if produce.is_positive() => {
+                reject(format!("a {} cannot produce", spec.kind()));
+                Quantity::ZERO
+            }
+            _ => produce,
+        }
+    }
+
+    fn validate_consumption(
+        &self,
+        spec: &AgentSpec,
+        consume: Vec<(agents::CommodityId, Quantity)>,
+        reject: &mut impl FnMut(String),
+    ) -> Vec<(agents::CommodityId, Quantity)> {
+        let AgentSpec::Manufacturer { demand_per_tick, .. } = spec else {
+            if !consume.is_empty() {
+                reject(format!("a {} cannot consume", spec.kind()));
+            }
+            return Vec::new();
+        };
+        let mut out: Vec<(agents::CommodityId, Quantity)> = Vec::new();
+        for (c, q) in consume {
+            let Some((_, base)) = demand_per_tick.iter().find(|(d, _)| *d == c) else {
+                reject(format!("consumption of commodity #{} it does not use", c.0));
+                continue;
+            };
+            // A manufacturer may want more than its base demand (growth, cheap prices), but not
+            // absurdly more.
+            let ceiling = Quantity(base.0.saturating_mul(1_000).max(1_000_000));
+            if q.0 < 0 || q > ceiling || out.iter().any(|(d, _)| *d == c) {
+                reject(format!("consumption {q} of commodity #{} is negative, duplicated or absurd", c.0));
+                continue;
+            }
+            out.push((c, q));
+        }
+        out.sort();
+        out
+    }
+
+    fn validate_orders(
+        &self,
+        spec: &AgentSpec,
+        state: &crate::world::AgentState,
+        produce: Quantity,
+        orders: Vec<Order>,
+        reject: &mut impl FnMut(String),
+    ) -> Vec<Order> {
+        let mut kept: Vec<Order> = Vec::new();
+        for o in orders {
+            if o.market.commodity.index() >= self.scenario.commodities.len() {
+                reject(format!("order in unknown commodity #{}", o.market.commodity.0));
+                continue;
+            }
+            let bounds = self.scenario.stage(o.market);
+            if !o.quantity.is_positive() || o.quantity.0 > MAX_ORDER_KG {
+                reject(format!("order quantity {} is not between 1 kg and {MAX_ORDER_KG} kg", o.quantity));
+                continue;
+            }
+            if o.limit < bounds.price_min || o.limit > bounds.price_max {
+                reject(format!(
+                    "limit {} outside the market's bounds {} .. {}",
+                    o.limit, bounds.price_min, bounds.price_max
+                ));
+                continue;
+            }
+            if !may_trade(spec, o.market, o.side) {
+                reject(format!(
+                    "a {} may not {:?} in {} {}",
+                    spec.kind(),
+                    o.side,
+                    self.scenario.commodity_code(o.market.commodity),
+                    o.market.stage.as_str()
+                ));
+                continue;
+            }
+            if o.domestic_only && o.side == Side::Buy {
+                reject("domestic_only applies to sell orders only".into());
+                continue;
+            }
+            kept.push(o);
+        }
+        // Sells may not exceed what the agent holds once this tick's production is in.
+        let mut sells: BTreeMap<MarketId, Quantity> = BTreeMap::new();
+        for o in kept.iter().filter(|o| o.side == Side::Sell) {
+            *sells.entry(o.market).or_default() += o.quantity;
+        }
+        let produced_market = match spec {
+            AgentSpec::Miner { commodity, .. } => Some(MarketId::ore(*commodity)),
+            AgentSpec::Refiner { commodity, .. } => Some(MarketId::refined(*commodity)),
+            _ => None,
+        };
+        for (market, total) in sells {
+            let available =
+                state.holding(market) + if produced_market == Some(market) { produce } else { Quantity::ZERO };
+            if total > available {
+                reject(format!(
+                    "sell orders for {total} exceed the {available} on hand; all its sells in that market dropped"
+                ));
+                kept.retain(|o| !(o.side == Side::Sell && o.market == market));
+            }
+        }
+        // A nation's agency may not bid beyond its treasury.
+        if let AgentSpec::Nation { .. } = spec {
+            let committed: i128 =
+                kept.iter().filter(|o| o.side == Side::Buy).map(|o| o.limit.value_of(o.quantity).0 as i128).sum();
+            if committed > state.cash.0.max(0) as i128 {
+                reject(format!(
+                    "bids worth {} exceed the treasury of {}; all its bids dropped",
+                    Money(committed.min(i64::MAX as i128) as i64),
+                    state.cash
+                ));
+                kept.retain(|o| o.side != Side::Buy);
+            }
+        }
+        kept
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Applying a tick.
+
+    fn produce(&mut self, actions: &[AgentActions], ledger: &mut Ledger, record: &mut TickRecord) {
+        for a in actions.iter().filter(|a| a.produce.is_positive()) {
+            let agent = &mut self.state.agents[a.agent.index()];
+            let spec = &self.scenario.agents[a.agent.index()].spec;
+            if let AgentSpec::Miner { commodity, .. } | AgentSpec::Refiner { commodity, .. } = spec {
+                let stage = if matches!(spec, AgentSpec::Miner { .. }) { Stage::Ore } else { Stage::Refined };
+                *record.production.entry((spec.nation(), MarketId::new(*commodity, stage))).or_default() += a.produce;
+            }
+            match spec {
+                AgentSpec::Miner { commodity, unit_cost, .. } => {
+                    let m = MarketId::ore(*commodity);
+                    agent.add(m, a.produce);
+                    ledger.goods_created[m.index()] += a.produce;
+                    let cost = unit_cost.value_of(a.produce);
+                    agent.cash -= cost;
+                    ledger.money_out += cost;
+                }
+                AgentSpec::Refiner { commodity, unit_cost, yield_bp, .. } => {
+                    let ore = MarketId::ore(*commodity);
+                    let refined = MarketId::refined(*commodity);
+                    // Ore used, rounded up so refining never makes material from nothing.
+                    let y = i128::from((*yield_bp).max(1));
+                    let used = Quantity(((a.produce.0 as i128 * 10_000 + y - 1) / y) as i64).min(agent.holding(ore));
+                    agent.add(ore, -used);
+                    agent.add(refined, a.produce);
+                    ledger.goods_destroyed[ore.index()] += used;
+                    ledger.goods_created[refined.index()] += a.produce;
+                    let cost = unit_cost.value_of(a.produce);
+                    agent.cash -= cost;
+                    ledger.money_out += cost;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Runs every market's auction in market order and settles the trades. Returns, per nation
+    /// agency and market, what it sold (so ordered releases can be drawn down).
+    fn auctions(
+        &mut self,
+        tick: Tick,
+        actions: &[AgentActions],
+        record: &mut TickRecord,
+    ) -> BTreeMap<(AgentId, MarketId), Quantity> {
+        let markets = self.scenario.market_count();
+        let mut bids: Vec<Vec<BookOrder>> = vec![Vec::new(); markets];
+        let mut asks: Vec<Vec<BookOrder>> = vec![Vec::new(); markets];
+        for a in actions {
+            let nation = self.scenario.agents[a.agent.index()].spec.nation();
+            for (seq, o) in a.orders.iter().enumerate() {
+                let book = BookOrder {
+                    agent: a.agent,
+                    nation,
+                    seq: seq as u32,
+                    quantity: o.quantity,
+                    limit: o.limit,
+                    domestic_only: o.domestic_only,
+                };
+                match o.side {
+                    Side::Buy => bids[o.market.index()].push(book),
+                    Side::Sell => asks[o.market.index()].push(book),
+                }
+            }
+        }
+        let mut sold_by_agency = BTreeMap::new();
+        for i in 0..markets {
+            let market = MarketId::from_index(i);
+            let policies = std::mem::take(&mut self.state.policies);
+            let clearing = {
+                let (rules, mut quotas) = policies.market_rules(market);
+                market::clear(&bids[i], &asks[i], &rules, &mut quotas)
+            };
+            let restricted: Vec<agents::NationId> =
+                restricted_exporters(&policies, market, self.scenario.nations.len());
+            self.state.policies = policies;
+            for t in &clearing.trades {
+                self.settle(tick, market, t, record);
+                if matches!(self.scenario.agents[t.seller.index()].spec, AgentSpec::Nation { .. }) {
+                    *sold_by_agency.entry((t.seller, market)).or_insert(Quantity::ZERO) += t.quantity;
+                }
+            }
+            self.update_market(market, &clearing, &restricted, record);
+        }
+        sold_by_agency
+    }
+
+    fn settle(&mut self, tick: Tick, market: MarketId, t: &market::Trade, record: &mut TickRecord) {
+        let value = t.price.value_of(t.quantity);
+        let export_tariff = value.scale_floor(i64::from(t.route.export_tariff_bp), 10_000);
+        let import_tariff = value.scale_floor(i64::from(t.route.import_tariff_bp), 10_000);
+        let seller = &mut self.state.agents[t.seller.index()];
+        seller.add(market, -t.quantity);
+        seller.cash += value - export_tariff;
+        let buyer = &mut self.state.agents[t.buyer.index()];
+        buyer.cash -= value + import_tariff;
+        // A nation's treasury is its agency's cash; agencies are agents 0..nations.
+        self.state.agents[t.seller_nation.index()].cash += export_tariff;
+        self.state.agents[t.buyer_nation.index()].cash += import_tariff;
+        if t.route.delay_ticks > 0 {
+            let s =
+                Shipment { arrival: Tick(tick.0 + t.route.delay_ticks), buyer: t.buyer, market, quantity: t.quantity };
+            let at = self.state.shipments.partition_point(|x| x <= &s);
+            self.state.shipments.insert(at, s);
+        } else {
+            self.state.agents[t.buyer.index()].add(market, t.quantity);
+        }
+        if t.seller_nation != t.buyer_nation {
+            self.state.exports.record(t.seller_nation, market, tick, t.quantity);
+        }
+        let flow = record.flows.entry(FlowKey { market, from: t.seller_nation, to: t.buyer_nation }).or_default();
+        flow.0 += t.quantity;
+        flow.1 += value;
+        record.tariffs += export_tariff + import_tariff;
+    }
+
+    fn update_market(
+        &mut self,
+        market: MarketId,
+        clearing: &market::Clearing,
+        restricted: &[agents::NationId],
+        record: &mut TickRecord,
+    ) {
+        let state = &mut self.state.markets[market.index()];
+        if let Some(p) = clearing.zone_prices.get(&Zone::World) {
+            state.last_price = *p;
+        }
+        let previous = std::mem::take(&mut state.domestic_prices);
+        for &n in restricted {
+            let price = clearing
+                .zone_prices
+                .get(&Zone::Domestic(n))
+                .copied()
+                .or_else(|| previous.iter().find(|(m, _)| *m == n).map(|(_, p)| *p))
+                .unwrap_or(state.last_price);
+            state.domestic_prices.push((n, price));
+        }
+        state.last_volume = clearing.volume();
+        record.markets.push(MarketRecord {
+            market,
+            price: state.last_price,
+            volume: state.last_volume,
+            traded: clearing.zone_prices.contains_key(&Zone::World),
+            domestic: state.domestic_prices.clone(),
+        });
+    }
+
+    fn deliver(&mut self, tick: Tick) {
+        let due = self.state.shipments.partition_point(|s| s.arrival <= tick);
+        for s in self.state.shipments.drain(..due).collect::<Vec<_>>() {
+            self.state.agents[s.buyer.index()].add(s.market, s.quantity);
+        }
+    }
+
+    fn consume(&mut self, actions: &[AgentActions], record: &mut TickRecord, ledger: &mut Ledger) {
+        for a in actions.iter().filter(|a| !a.consume.is_empty()) {
+            let AgentSpec::Manufacturer { nation, sector, .. } = &self.scenario.agents[a.agent.index()].spec else {
+                continue;
+            };
+            let agent = &mut self.state.agents[a.agent.index()];
+            for &(commodity, wanted) in &a.consume {
+                let m = MarketId::refined(commodity);
+                let used = wanted.min(agent.holding(m)).max(Quantity::ZERO);
+                agent.add(m, -used);
+                ledger.goods_destroyed[m.index()] += used;
+                record.shortages.push(ShortageRecord {
+                    agent: a.agent,
+                    nation: *nation,
+                    sector: *sector,
+                    commodity,
+                    wanted,
+                    consumed: used,
+                });
+            }
+        }
+    }
+
+    /// Stockpile upkeep: appropriations in, holding costs out, losses, and what the agencies
+    /// need to know next tick (shortages, what remains of ordered releases).
+    fn upkeep(
+        &mut self,
+        tick: Tick,
+        consumption: &Consumption,
+        released: &BTreeMap<(AgentId, MarketId), Quantity>,
+        record: &mut TickRecord,
+        ledger: &mut Ledger,
+    ) {
+        let tpy = i64::from(self.scenario.ticks_per_year);
+        let mut shortage: BTreeMap<(agents::NationId, agents::CommodityId), Quantity> = BTreeMap::new();
+        for s in &record.shortages {
+            *shortage.entry((s.nation, s.commodity)).or_default() += s.wanted - s.consumed;
+        }
+        for (n, nation) in self.scenario.nations.iter().enumerate() {
+            let id = agents::NationId(n as u16);
+            let agency = AgentId(n as u32);
+            let appropriation = nation.appropriation_per_year.scale_floor(1, tpy);
+            let agent = &mut self.state.agents[n];
+            agent.cash += appropriation;
+            ledger.money_in += appropriation;
+            for pile in &mut self.state.nations[n].stockpiles {
+                let c = &self.scenario.commodities[pile.commodity.index()];
+                let m = MarketId::refined(pile.commodity);
+                let stock = agent.holding(m);
+                let cost = Money(((c.holding_cost_per_kg_year.0 as i128 * stock.0 as i128) / tpy as i128) as i64);
+                let loss = stock.scale_floor(c.stockpile_loss_bp_per_year, 10_000 * tpy);
+                agent.cash -= cost;
+                ledger.money_out += cost;
+                agent.add(m, -loss);
+                ledger.goods_destroyed[m.index()] += loss;
+                pile.shortage_last_tick = shortage.get(&(id, pile.commodity)).copied().unwrap_or_default();
+                let sold = released.get(&(agency, m)).copied().unwrap_or_default();
+                pile.ordered_release = (pile.ordered_release - sold).max(Quantity::ZERO).min(agent.holding(m));
+                record.stockpiles.push(StockpileRecord {
+                    nation: id,
+                    commodity: pile.commodity,
+                    stock: agent.holding(m),
+                    target_days: pile.target_days,
+                    consumption_per_tick: consumption.get(id, pile.commodity),
+                    holding_cost: cost,
+                    loss,
+                });
+            }
+            record.treasuries.push((id, agent.cash));
+        }
+        let _ = tick;
+    }
+
+    /// Applies the scheduled events of `tick`, describing each in `log`.
+    fn apply_events(&mut self, tick: Tick, log: &mut Vec<(Tick, String)>) {
+        while let Some(e) = self.scenario.events.get(self.next_event).filter(|e| e.tick <= tick) {
+            let e = e.clone();
+            self.next_event += 1;
+            let tpy = self.scenario.ticks_per_year;
+            let exports = &self.state.exports;
+            let note = match &e.kind {
+                EventKind::Lift { target } => {
+                    if self.state.policies.lift(target) {
+                        format!("lifted {target}")
+                    } else {
+                        format!("nothing to lift for {target}")
+                    }
+                }
+                EventKind::StockpileTarget { nation, commodity, target_days } => {
+                    match self.state.nations[nation.index()].stockpiles.iter_mut().find(|p| p.commodity == *commodity) {
+                        Some(p) => p.target_days = *target_days,
+                        None => {
+                            let pos = self.state.nations[nation.index()]
+                                .stockpiles
+                                .partition_point(|p| p.commodity < *commodity);
+                            self.state.nations[nation.index()].stockpiles.insert(
+                                pos,
+                                crate::world::StockpileState {
+                                    commodity: *commodity,
+                                    target_days: *target_days,
+                                    buy_max_price_bp: 11_000,
+                                    release_price_bp: 25_000,
+                                    release_on_shortage: true,
+                                    ordered_release: Quantity::ZERO,
+                                    shortage_last_tick: Quantity::ZERO,
+                                },
+                            );
+                        }
+                    }
+                    format!(
+                        "{} stockpile target for {} set to {target_days} days",
+                        self.scenario.nation_code(*nation),
+                        self.scenario.commodity_code(*commodity)
+                    )
+                }
+                EventKind::StockpileRelease { nation, commodity, quantity } => {
+                    if let Some(p) =
+                        self.state.nations[nation.index()].stockpiles.iter_mut().find(|p| p.commodity == *commodity)
+                    {
+                        p.ordered_release += *quantity;
+                    }
+                    format!(
+                        "{} ordered release of {quantity} of {}",
+                        self.scenario.nation_code(*nation),
+                        self.scenario.commodity_code(*commodity)
+                    )
+                }
+                kind => {
+                    self.state.policies.impose(&e.name, tick, kind, |n, m| exports.last_year(n, m), tpy);
+                    let rule = &self.state.policies.active.last().expect("just imposed").rule;
+                    crate::record::describe_restriction(&self.scenario, rule)
+                }
+            };
+            log.push((tick, format!("{}: {note}", e.name)));
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Invariants.
+
+    fn totals(&self) -> (Vec<Quantity>, Money) {
+        let mut goods = vec![Quantity::ZERO; self.scenario.market_count()];
+        let mut money = Money::ZERO;
+        for a in &self.state.agents {
+            money += a.cash;
+            for (m, q) in &a.holdings {
+                goods[m.index()] += *q;
+            }
+        }
+        for s in &self.state.shipments {
+            goods[s.market.index()] += s.quantity;
+        }
+        (goods, money)
+    }
+
+    fn check_conservation(
+        &self,
+        tick: Tick,
+        goods_before: &[Quantity],
+        money_before: Money,
+        ledger: &Ledger,
+    ) -> Result<(), EngineError> {
+        let (goods_after, money_after) = self.totals();
+        for (i, (before, after)) in goods_before.iter().zip(&goods_after).enumerate() {
+            let expected = *before + ledger.goods_created[i] - ledger.goods_destroyed[i];
+            if *after != expected {
+                let m = MarketId::from_index(i);
+                return Err(EngineError::Invariant {
+                    name: "goods_conserved",
+                    tick,
+                    detail: format!(
+                        "{} {}: {after} held, expected {expected}",
+                        self.scenario.commodity_code(m.commodity),
+                        m.stage.as_str()
+                    ),
+                });
+            }
+        }
+        let expected = money_before + ledger.money_in - ledger.money_out;
+        if money_after != expected {
+            return Err(EngineError::Invariant {
+                name: "money_conserved",
+                tick,
+                detail: format!("{money_after} held, expected {expected}"),
+            });
+        }
+        if let Some(a) = self.state.agents.iter().position(|a| a.holdings.iter().any(|(_, q)| q.0 < 0)) {
+            return Err(EngineError::Invariant {
+                name: "holdings_non_negative",
+                tick,
+                detail: format!("agent#{a} holds a negative quantity"),
+            });
+        }
+        Ok(())
+    }
+
+    /// The digest of the current state.
+    pub fn digest(&self) -> Digest {
+        digest(&self.state)
+    }
+}
+
+/// No single order may exceed this (a trillion kilograms): anything larger is a bug or an attack.
+pub const MAX_ORDER_KG: i64 = 1_000_000_000_000;
+
+/// What each kind of agent may trade: miners sell ore, refiners buy ore and sell refined,
+/// manufacturers buy refined, agencies buy and sell refined.
+fn may_trade(spec: &AgentSpec, market: MarketId, side: Side) -> bool {
+    match spec {
+        AgentSpec::Nation { .. } => market.stage == Stage::Refined,
+        AgentSpec::Miner { commodity, .. } => market == MarketId::ore(*commodity) && side == Side::Sell,
+        AgentSpec::Refiner { commodity, .. } => {
+            market.commodity == *commodity && (market.stage == Stage::Ore) == (side == Side::Buy)
+        }
+        AgentSpec::Manufacturer { demand_per_tick, .. } => {
+            market.stage == Stage::Refined
+                && side == Side::Buy
+                && demand_per_tick.iter().any(|(c, _)| *c == market.commodity)
+        }
+    }
+}
+
+fn restricted_exporters(policies: &Policies, market: MarketId, nations: usize) -> Vec<agents::NationId> {
+    let (rules, _) = policies.market_rules(market);
+    if rules.is_free() {
+        return Vec::new();
+    }
+    (0..nations).map(|n| agents::NationId(n as u16)).filter(|n| market::Rules::exports_restricted(&rules, *n)).collect()
+}

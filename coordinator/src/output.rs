@@ -1,0 +1,262 @@
+//! Tidy per-tick CSV files (one row per tick and key, integers in base units) and the
+//! end-of-run summary. Both consume [`TickRecord`]s and never touch the engine.
+
+use crate::record::TickRecord;
+use crate::scenario::Scenario;
+use agents::nation::cover_tenths_of_days;
+use agents::{MarketId, Money, Price, Quantity};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// The files a run writes, with their headers.
+const FILES: [(&str, &str); 9] = [
+    ("production.csv", "tick,nation,commodity,stage,produced_kg"),
+    ("markets.csv", "tick,commodity,stage,price_cents_per_kg,volume_kg,traded"),
+    ("domestic_prices.csv", "tick,commodity,stage,nation,price_cents_per_kg,world_price_cents_per_kg"),
+    ("trades.csv", "tick,commodity,stage,from,to,volume_kg,value_cents"),
+    ("stockpiles.csv", "tick,nation,commodity,stock_kg,target_days,cover_days,holding_cost_cents,loss_kg"),
+    ("shortages.csv", "tick,nation,sector,commodity,wanted_kg,consumed_kg,shortage_kg"),
+    ("nations.csv", "tick,nation,treasury_cents"),
+    ("digests.csv", "tick,digest"),
+    ("events.csv", "effective_tick,event"),
+];
+
+pub struct CsvOutputs {
+    dir: PathBuf,
+    files: Vec<BufWriter<File>>,
+    rejections: BufWriter<File>,
+    tick_days: u32,
+}
+
+/// Quotes a CSV field if it needs it.
+fn field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+}
+
+/// Tenths as a decimal string: 123 -> "12.3".
+fn tenths(v: i64) -> String {
+    let sign = if v < 0 { "-" } else { "" };
+    format!("{sign}{}.{}", v.unsigned_abs() / 10, v.unsigned_abs() % 10)
+}
+
+impl CsvOutputs {
+    /// Creates `dir` (and parents) and the files, with headers.
+    pub fn create(dir: &Path, scenario: &Scenario) -> io::Result<CsvOutputs> {
+        std::fs::create_dir_all(dir)?;
+        let mut files = Vec::new();
+        for (name, header) in FILES {
+            let mut w = BufWriter::new(File::create(dir.join(name))?);
+            writeln!(w, "{header}")?;
+            files.push(w);
+        }
+        let mut rejections = BufWriter::new(File::create(dir.join("rejections.csv"))?);
+        writeln!(rejections, "tick,agent,agent_name,reason")?;
+        Ok(CsvOutputs { dir: dir.to_path_buf(), files, rejections, tick_days: scenario.tick_days })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn write(&mut self, s: &Scenario, r: &TickRecord) -> io::Result<()> {
+        let t = r.tick.0;
+        let code = |m: MarketId| (s.commodity_code(m.commodity), m.stage.as_str());
+        let [production, markets, domestic, trades, stockpiles, shortages, nations, digests, events] =
+            &mut self.files[..]
+        else {
+            unreachable!("FILES has nine entries")
+        };
+        for ((n, m), q) in &r.production {
+            let (c, st) = code(*m);
+            writeln!(production, "{t},{},{c},{st},{}", s.nation_code(*n), q.0)?;
+        }
+        for m in &r.markets {
+            let (c, st) = code(m.market);
+            writeln!(markets, "{t},{c},{st},{},{},{}", m.price.0, m.volume.0, m.traded)?;
+            for (n, p) in &m.domestic {
+                writeln!(domestic, "{t},{c},{st},{},{},{}", s.nation_code(*n), p.0, m.price.0)?;
+            }
+        }
+        for (k, (q, v)) in &r.flows {
+            let (c, st) = code(k.market);
+            writeln!(trades, "{t},{c},{st},{},{},{},{}", s.nation_code(k.from), s.nation_code(k.to), q.0, v.0)?;
+        }
+        for p in &r.stockpiles {
+            let cover =
+                cover_tenths_of_days(p.stock, p.consumption_per_tick, self.tick_days).map(tenths).unwrap_or_default();
+            writeln!(
+                stockpiles,
+                "{t},{},{},{},{},{cover},{},{}",
+                s.nation_code(p.nation),
+                s.commodity_code(p.commodity),
+                p.stock.0,
+                p.target_days,
+                p.holding_cost.0,
+                p.loss.0
+            )?;
+        }
+        let mut by_key: BTreeMap<(agents::NationId, agents::Sector, agents::CommodityId), (Quantity, Quantity)> =
+            BTreeMap::new();
+        for x in &r.shortages {
+            let e = by_key.entry((x.nation, x.sector, x.commodity)).or_default();
+            e.0 += x.wanted;
+            e.1 += x.consumed;
+        }
+        for ((n, sec, c), (wanted, consumed)) in by_key {
+            writeln!(
+                shortages,
+                "{t},{},{},{},{},{},{}",
+                s.nation_code(n),
+                sec.as_str(),
+                s.commodity_code(c),
+                wanted.0,
+                consumed.0,
+                (wanted - consumed).0
+            )?;
+        }
+        for (n, cash) in &r.treasuries {
+            writeln!(nations, "{t},{},{}", s.nation_code(*n), cash.0)?;
+        }
+        writeln!(digests, "{t},{}", r.digest)?;
+        for (at, e) in &r.events {
+            writeln!(events, "{},{}", at.0, field(e))?;
+        }
+        for x in &r.rejections {
+            writeln!(
+                self.rejections,
+                "{t},{},{},{}",
+                x.agent.0,
+                field(&s.agents[x.agent.index()].name),
+                field(&x.reason)
+            )?;
+        }
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> io::Result<()> {
+        for f in &mut self.files {
+            f.flush()?;
+        }
+        self.rejections.flush()
+    }
+}
+
+/// Running statistics for the end-of-run summary.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    pub ticks: u32,
+    /// By market index: (start, min, max, end) world price and total volume.
+    pub prices: Vec<Option<(Price, Price, Price, Price)>>,
+    pub volumes: Vec<Quantity>,
+    /// By (nation, commodity): total wanted and total unmet.
+    pub shortages: BTreeMap<(agents::NationId, agents::CommodityId), (Quantity, Quantity)>,
+    /// By (nation, commodity): last stock, target days and cover in tenths of days.
+    pub cover: BTreeMap<(agents::NationId, agents::CommodityId), (Quantity, u32, Option<i64>)>,
+    pub spent_on_reserves: BTreeMap<agents::NationId, Money>,
+    pub rejections: usize,
+    pub events: Vec<(u32, String)>,
+    pub last_digest: String,
+}
+
+impl Summary {
+    pub fn new(scenario: &Scenario) -> Summary {
+        Summary {
+            prices: vec![None; scenario.market_count()],
+            volumes: vec![Quantity::ZERO; scenario.market_count()],
+            ..Summary::default()
+        }
+    }
+
+    pub fn add(&mut self, scenario: &Scenario, r: &TickRecord) {
+        self.ticks += 1;
+        for m in &r.markets {
+            let i = m.market.index();
+            let p = m.price;
+            self.prices[i] = Some(match self.prices[i] {
+                None => (p, p, p, p),
+                Some((start, lo, hi, _)) => (start, lo.min(p), hi.max(p), p),
+            });
+            self.volumes[i] += m.volume;
+        }
+        for s in &r.shortages {
+            let e = self.shortages.entry((s.nation, s.commodity)).or_default();
+            e.0 += s.wanted;
+            e.1 += s.wanted - s.consumed;
+        }
+        for p in &r.stockpiles {
+            let cover = cover_tenths_of_days(p.stock, p.consumption_per_tick, scenario.tick_days);
+            self.cover.insert((p.nation, p.commodity), (p.stock, p.target_days, cover));
+            *self.spent_on_reserves.entry(p.nation).or_default() += p.holding_cost;
+        }
+        self.rejections += r.rejections.len();
+        self.events.extend(r.events.iter().map(|(at, e)| (at.0, e.clone())));
+        self.last_digest = r.digest.to_string();
+    }
+
+    /// The human-readable report printed at the end of a run.
+    pub fn render(&self, s: &Scenario) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let _ = writeln!(out, "\nPrices (world clearing price, US$/kg) and traded volume over {} ticks", self.ticks);
+        let _ = writeln!(
+            out,
+            "  {:<6} {:<8} {:>12} {:>12} {:>12} {:>12} {:>16}",
+            "comm.", "stage", "start", "min", "max", "end", "volume (t)"
+        );
+        for (i, p) in self.prices.iter().enumerate() {
+            let Some((start, lo, hi, end)) = p else { continue };
+            let m = MarketId::from_index(i);
+            let _ = writeln!(
+                out,
+                "  {:<6} {:<8} {:>12} {:>12} {:>12} {:>12} {:>16}",
+                s.commodity_code(m.commodity),
+                m.stage.as_str(),
+                usd(*start),
+                usd(*lo),
+                usd(*hi),
+                usd(*end),
+                self.volumes[i].0 / 1000
+            );
+        }
+        let _ =
+            writeln!(out, "\nShortage by nation (demand its industry could not buy) and stockpile cover at the end");
+        for (n, nation) in s.nations.iter().enumerate() {
+            let id = agents::NationId(n as u16);
+            let mut parts = Vec::new();
+            for ((nn, c), (wanted, short)) in
+                self.shortages.range((id, agents::CommodityId(0))..=(id, agents::CommodityId(u16::MAX)))
+            {
+                let _ = nn;
+                if short.is_positive() {
+                    let pct = short.0 as f64 * 100.0 / wanted.0.max(1) as f64;
+                    parts.push(format!("{} {} t ({pct:.1}%)", s.commodity_code(*c), short.0 / 1000));
+                }
+            }
+            let shortage = if parts.is_empty() { "none".to_string() } else { parts.join(", ") };
+            let mut covers = Vec::new();
+            for ((_, c), (_, target, cover)) in
+                self.cover.range((id, agents::CommodityId(0))..=(id, agents::CommodityId(u16::MAX)))
+            {
+                let cover = cover.map(tenths).unwrap_or_else(|| "-".into());
+                covers.push(format!("{} {cover}/{target} d", s.commodity_code(*c)));
+            }
+            let cover = if covers.is_empty() { String::new() } else { format!("; cover {}", covers.join(", ")) };
+            let _ = writeln!(out, "  {:<4} shortage {shortage}{cover}", nation.code);
+        }
+        if !self.events.is_empty() {
+            let _ = writeln!(out, "\nEvents");
+            for (t, e) in &self.events {
+                let _ = writeln!(out, "  from tick {t}: {e}");
+            }
+        }
+        let _ = writeln!(out, "\nRejected actions: {}", self.rejections);
+        let _ = writeln!(out, "Final state digest: {}", self.last_digest);
+        out
+    }
+}
+
+fn usd(p: Price) -> String {
+    format!("{}.{:02}", p.0 / 100, p.0 % 100)
+}

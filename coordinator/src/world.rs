@@ -1,0 +1,241 @@
+//! The world state: everything a tick reads and writes, and nothing else. Two runs are the same
+//! run exactly when their `WorldState`s are equal at every tick, which is what the digest checks.
+//!
+//! All money is in agents' cash (a nation's treasury is its stockpile agency's cash) and all
+//! goods are in agents' holdings or in shipments, so conservation is checked by summing those.
+//! Collections are vectors indexed by dense ids or sorted vectors: no hash maps, no floats.
+
+use crate::policy::Policies;
+use crate::scenario::Scenario;
+use agents::manufacturer::grown_demand;
+use agents::{AgentId, AgentMemory, AgentSpec, CommodityId, MarketId, Money, NationId, Price, Quantity, Tick};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorldState {
+    /// The next tick to run.
+    pub tick: Tick,
+    /// Indexed by `AgentId`.
+    pub agents: Vec<AgentState>,
+    /// Indexed by `NationId`.
+    pub nations: Vec<NationState>,
+    /// Indexed by `MarketId::index()`.
+    pub markets: Vec<MarketState>,
+    pub policies: Policies,
+    /// Goods sold but not yet delivered (waiting for an export licence), sorted by arrival.
+    pub shipments: Vec<Shipment>,
+    pub exports: ExportLedger,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentState {
+    pub cash: Money,
+    /// Inventories by market, sorted.
+    pub holdings: Vec<(MarketId, Quantity)>,
+    pub memory: AgentMemory,
+}
+
+impl AgentState {
+    pub fn holding(&self, market: MarketId) -> Quantity {
+        self.holdings.binary_search_by_key(&market, |(m, _)| *m).map(|i| self.holdings[i].1).unwrap_or_default()
+    }
+
+    pub fn add(&mut self, market: MarketId, delta: Quantity) {
+        match self.holdings.binary_search_by_key(&market, |(m, _)| *m) {
+            Ok(i) => self.holdings[i].1 += delta,
+            Err(i) => self.holdings.insert(i, (market, delta)),
+        }
+    }
+}
+
+/// A nation's stockpile policies and what its agency needs to know about last tick.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NationState {
+    /// Sorted by commodity.
+    pub stockpiles: Vec<StockpileState>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockpileState {
+    pub commodity: CommodityId,
+    pub target_days: u32,
+    pub buy_max_price_bp: u32,
+    pub release_price_bp: u32,
+    pub release_on_shortage: bool,
+    /// What policy has ordered released and is not yet sold.
+    pub ordered_release: Quantity,
+    /// Domestic demand for this commodity that went unmet last tick.
+    pub shortage_last_tick: Quantity,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarketState {
+    /// The world price of the last tick that traded (the reference before any trade).
+    pub last_price: Price,
+    /// Domestic prices of nations whose exports are restricted, sorted by nation.
+    pub domestic_prices: Vec<(NationId, Price)>,
+    pub last_volume: Quantity,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Shipment {
+    pub arrival: Tick,
+    pub buyer: AgentId,
+    pub market: MarketId,
+    pub quantity: Quantity,
+}
+
+/// Each nation's cross-border exports per market over the last year, tick by tick, so a quota
+/// can be set as a share of last year's exports.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportLedger {
+    ticks_per_year: u32,
+    markets: u32,
+    /// How many ticks have been recorded (up to a year's worth are kept).
+    recorded: u32,
+    /// `[(nation * markets + market) * ticks_per_year + tick % ticks_per_year]`.
+    ring: Vec<Quantity>,
+}
+
+impl ExportLedger {
+    pub fn new(nations: usize, markets: usize, ticks_per_year: u32) -> ExportLedger {
+        ExportLedger {
+            ticks_per_year,
+            markets: markets as u32,
+            recorded: 0,
+            ring: vec![Quantity::ZERO; nations * markets * ticks_per_year as usize],
+        }
+    }
+
+    fn slot(&self, nation: NationId, market: MarketId, tick: Tick) -> usize {
+        (nation.index() * self.markets as usize + market.index()) * self.ticks_per_year as usize
+            + (tick.0 % self.ticks_per_year) as usize
+    }
+
+    /// Starts recording `tick`, forgetting what was recorded a year before it.
+    pub fn begin(&mut self, tick: Tick) {
+        let tpy = self.ticks_per_year as usize;
+        let offset = (tick.0 % self.ticks_per_year) as usize;
+        for row in 0..self.ring.len() / tpy.max(1) {
+            self.ring[row * tpy + offset] = Quantity::ZERO;
+        }
+        self.recorded = (self.recorded + 1).min(self.ticks_per_year);
+    }
+
+    pub fn record(&mut self, nation: NationId, market: MarketId, tick: Tick, quantity: Quantity) {
+        let i = self.slot(nation, market, tick);
+        self.ring[i] += quantity;
+    }
+
+    /// Exports over the last year; with less than a year recorded, the recorded ticks scaled up
+    /// to a year (rounded down).
+    pub fn last_year(&self, nation: NationId, market: MarketId) -> Quantity {
+        let tpy = self.ticks_per_year as usize;
+        let start = (nation.index() * self.markets as usize + market.index()) * tpy;
+        let sum: Quantity = self.ring[start..start + tpy].iter().copied().sum();
+        if self.recorded == 0 {
+            return Quantity::ZERO;
+        }
+        sum.scale_floor(i64::from(self.ticks_per_year), i64::from(self.recorded))
+    }
+}
+
+impl WorldState {
+    /// The world at tick 0: markets at their reference prices and every agent stocked as in a
+    /// steady state (a few ticks of inventory), so the first tick is not an artificial shortage.
+    pub fn initial(scenario: &Scenario) -> WorldState {
+        let markets = (0..scenario.market_count())
+            .map(|i| MarketState {
+                last_price: scenario.stage(MarketId::from_index(i)).reference,
+                ..MarketState::default()
+            })
+            .collect();
+        let consumption = domestic_consumption(scenario, Tick(0));
+        let nations = scenario
+            .nations
+            .iter()
+            .map(|n| NationState {
+                stockpiles: n
+                    .stockpiles
+                    .iter()
+                    .map(|p| StockpileState {
+                        commodity: p.commodity,
+                        target_days: p.target_days,
+                        buy_max_price_bp: p.buy_max_price_bp,
+                        release_price_bp: p.release_price_bp,
+                        release_on_shortage: p.release_on_shortage,
+                        ordered_release: Quantity::ZERO,
+                        shortage_last_tick: Quantity::ZERO,
+                    })
+                    .collect(),
+            })
+            .collect();
+        let agents = scenario.agents.iter().map(|a| initial_agent(scenario, &a.spec, &consumption)).collect();
+        WorldState {
+            tick: Tick(0),
+            agents,
+            nations,
+            markets,
+            policies: Policies::default(),
+            shipments: Vec::new(),
+            exports: ExportLedger::new(scenario.nations.len(), scenario.market_count(), scenario.ticks_per_year),
+        }
+    }
+}
+
+fn initial_agent(scenario: &Scenario, spec: &AgentSpec, consumption: &Consumption) -> AgentState {
+    let mut state = AgentState::default();
+    match spec {
+        AgentSpec::Nation { nation } => {
+            let n = &scenario.nations[nation.index()];
+            state.cash = n.treasury;
+            for p in &n.stockpiles {
+                let per_tick = consumption.get(*nation, p.commodity);
+                let stock = per_tick.scale_floor(i64::from(p.initial_days), i64::from(scenario.tick_days));
+                state.add(MarketId::refined(p.commodity), stock);
+            }
+        }
+        AgentSpec::Miner { commodity, capacity_per_tick, .. } => {
+            state.add(MarketId::ore(*commodity), capacity_per_tick.scale_floor(2, 1));
+        }
+        AgentSpec::Refiner { commodity, capacity_per_tick, yield_bp, ore_target_ticks, .. } => {
+            let ore_per_run = capacity_per_tick.scale_floor(10_000, i64::from((*yield_bp).max(1)));
+            state.add(MarketId::ore(*commodity), ore_per_run.scale_floor(i64::from(*ore_target_ticks) + 1, 1));
+            state.add(MarketId::refined(*commodity), *capacity_per_tick);
+        }
+        AgentSpec::Manufacturer { demand_per_tick, inventory_target_ticks, .. } => {
+            for (c, q) in demand_per_tick {
+                state.add(MarketId::refined(*c), q.scale_floor(i64::from(*inventory_target_ticks), 1));
+            }
+        }
+    }
+    state
+}
+
+/// Each nation's base consumption per tick of each commodity: the sum of its manufacturers'
+/// grown demand, before price effects. Stockpile targets are days of this.
+#[derive(Clone, Debug)]
+pub struct Consumption {
+    commodities: usize,
+    per_tick: Vec<Quantity>,
+}
+
+impl Consumption {
+    pub fn get(&self, nation: NationId, commodity: CommodityId) -> Quantity {
+        self.per_tick[nation.index() * self.commodities + commodity.index()]
+    }
+}
+
+pub fn domestic_consumption(scenario: &Scenario, tick: Tick) -> Consumption {
+    let commodities = scenario.commodities.len();
+    let mut per_tick = vec![Quantity::ZERO; scenario.nations.len() * commodities];
+    for a in &scenario.agents {
+        if let AgentSpec::Manufacturer { nation, demand_per_tick, growth_bp_per_year, .. } = &a.spec {
+            for (c, q) in demand_per_tick {
+                per_tick[nation.index() * commodities + c.index()] +=
+                    grown_demand(*q, *growth_bp_per_year, tick, scenario.ticks_per_year);
+            }
+        }
+    }
+    Consumption { commodities, per_tick }
+}

@@ -1,0 +1,149 @@
+//! Scenario validation: every kind of mistake is refused with a message naming the file, the
+//! line and the field; no input makes the loader panic. The bad files are made by editing
+//! `scenarios/tiny.toml`, so each case differs from a valid file in exactly one place.
+
+use chokepoint_tests::{load, scenario_path};
+use coordinator::scenario::{ScenarioError, parse};
+
+fn tiny() -> String {
+    std::fs::read_to_string(scenario_path("tiny.toml")).expect("tiny.toml exists")
+}
+
+/// Replaces the first occurrence of `from` (which must exist) with `to`.
+fn edit(text: &str, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "test fixture lacks {from:?}");
+    text.replacen(from, to, 1)
+}
+
+/// The 1-based line of the first occurrence of `needle`.
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines().position(|l| l.contains(needle)).expect("needle present") + 1
+}
+
+fn refuse(text: &str) -> ScenarioError {
+    match parse(text, "bad.toml") {
+        Ok(_) => panic!("the scenario was accepted"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn the_shipped_scenarios_are_valid() {
+    for file in ["tiny.toml", "baseline-2024.toml"] {
+        let s = load(file);
+        assert!(!s.agents.is_empty(), "{file} has no agents");
+    }
+}
+
+#[test]
+fn an_unknown_field_is_named_with_its_line() {
+    let text = edit(&tiny(), "unit_cost_usd_per_kg = 8.0", "unit_cost_usd_per_kg = 8.0\ncolour = \"red\"");
+    let e = refuse(&text);
+    assert_eq!(e.file, "bad.toml");
+    assert_eq!(e.line, line_of(&text, "colour"), "{e}");
+    assert!(e.message.contains("colour"), "{e}");
+    assert!(e.to_string().starts_with(&format!("bad.toml:{}:", e.line)), "{e}");
+}
+
+#[test]
+fn a_miner_in_an_undefined_nation() {
+    let text = edit(
+        &tiny(),
+        "nation = \"DD\"\ncommodity = \"co\"\ncapacity_t_per_year = 5000",
+        "nation = \"ZZ\"\ncommodity = \"co\"\ncapacity_t_per_year = 5000",
+    );
+    let e = refuse(&text);
+    assert_eq!(e.field, "miners[1].nation", "{e}");
+    assert_eq!(e.line, line_of(&text, "\"ZZ\""), "{e}");
+    assert!(e.message.contains("unknown nation \"ZZ\"") && e.message.contains("AA"), "{e}");
+}
+
+#[test]
+fn a_negative_capacity() {
+    let text = edit(&tiny(), "capacity_t_per_year = 20000", "capacity_t_per_year = -20000");
+    let e = refuse(&text);
+    assert_eq!(e.field, "miners[0].capacity_t_per_year", "{e}");
+    assert_eq!(e.line, line_of(&text, "-20000"), "{e}");
+    assert!(e.message.contains("negative"), "{e}");
+}
+
+#[test]
+fn a_quota_over_one_hundred_percent() {
+    let text = edit(&tiny(), "pct_of_last_year = 60", "pct_of_last_year = 140");
+    let e = refuse(&text);
+    assert_eq!(e.field, "events[0].pct_of_last_year", "{e}");
+    assert_eq!(e.line, line_of(&text, "pct_of_last_year = 140"), "{e}");
+    assert!(e.message.contains("100%"), "{e}");
+}
+
+#[test]
+fn a_commodity_with_no_refined_stage() {
+    let text = edit(
+        &tiny(),
+        "[commodities.refined]\nreference_usd_per_kg = 27.0\nprice_min_usd_per_kg = 1.0\nprice_max_usd_per_kg = 800.0\n",
+        "",
+    );
+    let e = refuse(&text);
+    assert_eq!(e.field, "commodities[0]", "{e}");
+    assert!(e.message.contains("no refined stage"), "{e}");
+    assert_eq!(e.line, line_of(&text, "[[commodities]]"), "{e}");
+}
+
+#[test]
+fn more_mistakes_each_named() {
+    let cases: &[(&str, &str, &str, &str)] = &[
+        ("tick = 20", "tick = -3", "events[0].tick", "negative"),
+        ("tick = 20", "tick = 999", "events[0].tick", "after the run ends"),
+        ("sector = \"defense\"", "sector = \"navy\"", "manufacturers[2].sector", "unknown sector"),
+        ("target = \"bb-co-licensing\"", "target = \"nope\"", "events[2].target", "no event is named"),
+        ("ticks = 60", "ticks = 0", "scenario.ticks", "between 1"),
+        (
+            "demand_t_per_year = { co = 9000 }",
+            "demand_t_per_year = { xx = 9000 }",
+            "manufacturers[0].demand_t_per_year.xx",
+            "unknown commodity",
+        ),
+        (
+            "reference_usd_per_kg = 18.0",
+            "reference_usd_per_kg = 900.0",
+            "commodities[0].ore.reference_usd_per_kg",
+            "between",
+        ),
+        ("action = \"export_licensing\"", "action = \"export_embargo\"", "events[1].action", "unknown action"),
+        ("delay_ticks = 3", "delay_ticks = 0", "events[1].delay_ticks", "between 1"),
+        ("elasticity = 0.05", "elasticity = -1", "manufacturers[2].elasticity", "negative"),
+        ("id = \"DD\"", "id = \"AA\"", "nations[3].id", "defined twice"),
+    ];
+    for (from, to, field, words) in cases {
+        let text = edit(&tiny(), from, to);
+        let e = refuse(&text);
+        assert_eq!(&e.field, field, "editing {from:?} -> {to:?}: {e}");
+        assert!(e.message.contains(words), "editing {from:?} -> {to:?}: {e}");
+        assert!(e.line > 0, "no line for {e}");
+    }
+}
+
+#[test]
+fn syntax_errors_and_wrong_types_name_the_line() {
+    let text = edit(&tiny(), "seed = 7", "seed = \"seven\"");
+    let e = refuse(&text);
+    assert_eq!(e.line, line_of(&text, "seed = \"seven\""), "{e}");
+    assert_eq!(e.field, "seed", "{e}");
+    let text = edit(&tiny(), "[[miners]]", "[[miners]");
+    let e = refuse(&text);
+    assert!(e.line > 0, "{e}");
+}
+
+#[test]
+fn no_input_panics() {
+    // Truncations of a valid file at every 97th byte and a few odd inputs must all return.
+    let text = tiny();
+    for cut in (0..text.len()).step_by(97) {
+        if text.is_char_boundary(cut) {
+            let _ = parse(&text[..cut], "cut.toml");
+        }
+    }
+    for odd in ["", "\u{0}", "[scenario]\nname = 1", "[[nations]]\nid = \"\"", "x = [[[["] {
+        let _ = parse(odd, "odd.toml");
+    }
+}
