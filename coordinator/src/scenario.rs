@@ -526,7 +526,7 @@ impl Validator<'_> {
     fn scenario(&mut self, raw: RawFile) -> Scenario {
         let root = FieldPath::root();
         let h = root.key("scenario");
-        let seed = raw.scenario.seed as u64;
+        let seed = self.int_in(&h.key("seed"), raw.scenario.seed, 0, i64::MAX) as u64;
         let ticks = self.int_in(&h.key("ticks"), raw.scenario.ticks, 1, 1_000_000) as u32;
         let ticks_per_year = self.int_in(&h.key("ticks_per_year"), raw.scenario.ticks_per_year, 1, 366) as u32;
         let tick_days = self.int_in(&h.key("tick_days"), raw.scenario.tick_days, 1, 366) as u32;
