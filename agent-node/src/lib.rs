@@ -3,8 +3,14 @@
 //! whether the host is [`LocalHost`] in the same process (the embedded run) or a remote node
 //! behind the network; the two differ only in transport.
 //!
+//! `node` is the network side: a process that joins a coordinator over gRPC and serves its
+//! agents through a `LocalHost`; `cli` is the `agent-node` command.
+//!
 //! A host keeps no simulation state between ticks: an agent's memory travels in its observation
 //! and comes back in its actions, so any host can run any agent at any tick.
+
+pub mod cli;
+pub mod node;
 
 use agents::rng::Streams;
 use agents::{AgentActions, AgentId, AgentSpec, ObservationBatch, Tick};
@@ -17,15 +23,18 @@ pub enum HostError {
     UnknownAgent { agent: AgentId },
     #[error("collect called with no batch submitted")]
     NothingSubmitted,
-    #[error("host {host} failed at tick {tick}: {reason}")]
+    #[error("{host} failed at tick {tick}: {reason}")]
     Failed { host: String, tick: Tick, reason: String },
 }
 
-/// One tick's actions from one host, in the order of the observations it was given.
+/// One tick's actions from one host. `rejected` lists actions that arrived but could not be
+/// understood (a malformed message from a remote node), each with the reason; the coordinator
+/// records them and treats the agent as having done nothing that tick.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ActionBatch {
     pub tick: Tick,
     pub actions: Vec<AgentActions>,
+    pub rejected: Vec<(AgentId, String)>,
 }
 
 /// Something that runs agents. The coordinator submits one batch to every host, then collects
@@ -71,7 +80,7 @@ impl LocalHost {
                 Ok(agents::decide(spec, obs, &batch.public, streams))
             })
             .collect::<Result<Vec<_>, HostError>>()?;
-        Ok(ActionBatch { tick: batch.tick, actions })
+        Ok(ActionBatch { tick: batch.tick, actions, rejected: Vec::new() })
     }
 }
 

@@ -22,13 +22,12 @@ use agents::{
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error(transparent)]
     Host(#[from] HostError),
-    #[error("host {host} returned {got} actions for tick {tick}, expected one for each of its {expected} agents")]
-    IncompleteActions { host: String, tick: Tick, got: usize, expected: usize },
     #[error("invariant `{name}` violated at tick {tick}: {detail}")]
     Invariant { name: &'static str, tick: Tick, detail: String },
     #[error("the run is complete ({ticks} ticks)")]
@@ -62,6 +61,15 @@ impl Placement {
     pub fn hosts(&self) -> usize {
         self.host_of.iter().copied().max().map_or(1, |m| m + 1)
     }
+}
+
+/// Wall time spent in each phase of a tick: building and sending observations, waiting for the
+/// hosts' actions, and validating and applying them (digest included).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PhaseTimes {
+    pub observe: Duration,
+    pub wait: Duration,
+    pub apply: Duration,
 }
 
 pub struct Engine {
@@ -135,13 +143,23 @@ impl Engine {
 
     /// Runs one tick and reports what happened in it.
     pub fn step(&mut self) -> Result<TickRecord, EngineError> {
+        self.step_timed().map(|(record, _)| record)
+    }
+
+    /// Runs one tick and also reports how long its phases took (wall time, for metrics only:
+    /// nothing in the tick depends on it).
+    pub fn step_timed(&mut self) -> Result<(TickRecord, PhaseTimes), EngineError> {
         if self.is_finished() {
             return Err(EngineError::Finished { ticks: self.scenario.ticks });
         }
+        let mut times = PhaseTimes::default();
         let tick = self.state.tick;
         let consumption = domestic_consumption(&self.scenario, tick);
-        let actions = self.exchange(tick, &consumption)?;
-        let plan = self.validate(tick, actions);
+        let (actions, mut edge_rejections) = self.exchange(tick, &consumption, &mut times)?;
+        let started = Instant::now();
+        let mut plan = self.validate(tick, actions);
+        edge_rejections.append(&mut plan.rejections);
+        plan.rejections = edge_rejections;
         let mut record = TickRecord {
             tick,
             rejections: plan.rejections,
@@ -173,47 +191,69 @@ impl Engine {
         self.check_conservation(tick, &goods_before, money_before, &ledger)?;
         self.state.tick = next;
         record.digest = digest(&self.state);
-        Ok(record)
+        times.apply = started.elapsed();
+        Ok((record, times))
     }
 
     /// Sends observations to every host, then collects every host's actions (the barrier), and
-    /// returns them sorted by agent.
-    fn exchange(&mut self, tick: Tick, consumption: &Consumption) -> Result<Vec<AgentActions>, EngineError> {
+    /// returns one action per agent in agent order. An agent whose action is missing or was
+    /// refused at the edge does nothing this tick (its memory is kept), and the reason is
+    /// recorded; an action for an agent the host does not run is refused the same way.
+    fn exchange(
+        &mut self,
+        tick: Tick,
+        consumption: &Consumption,
+        times: &mut PhaseTimes,
+    ) -> Result<(Vec<AgentActions>, Vec<Rejection>), EngineError> {
+        let started = Instant::now();
         let public = Arc::new(self.public_view(tick));
         let mut per_host: Vec<Vec<AgentObservation>> = vec![Vec::new(); self.hosts.len()];
         for a in 0..self.state.agents.len() {
             let obs = self.observe(AgentId(a as u32), consumption);
             per_host[self.placement.host_of[a]].push(obs);
         }
-        let expected: Vec<usize> = per_host.iter().map(Vec::len).collect();
         for (host, agents) in self.hosts.iter_mut().zip(per_host) {
             host.submit(ObservationBatch { tick, seed: self.scenario.seed, public: public.clone(), agents })?;
         }
-        let mut all = Vec::with_capacity(self.state.agents.len());
+        times.observe = started.elapsed();
+        let started = Instant::now();
+        let mut slots: Vec<Option<AgentActions>> = vec![None; self.state.agents.len()];
+        let mut rejections = Vec::new();
         for (h, host) in self.hosts.iter_mut().enumerate() {
             let batch = host.collect()?;
-            let ok = batch.actions.len() == expected[h]
-                && batch.actions.iter().all(|a| self.placement.host_of.get(a.agent.index()) == Some(&h));
-            if !ok {
-                return Err(EngineError::IncompleteActions {
-                    host: host.name(),
-                    tick,
-                    got: batch.actions.len(),
-                    expected: expected[h],
-                });
+            for (agent, reason) in batch.rejected {
+                rejections.push(Rejection { tick, agent, reason: format!("from {}: {reason}", host.name()) });
             }
-            all.extend(batch.actions);
+            for a in batch.actions {
+                let i = a.agent.index();
+                if self.placement.host_of.get(i) != Some(&h) || slots[i].is_some() {
+                    let reason =
+                        format!("{} sent an action for {}, which it does not run (or twice)", host.name(), a.agent);
+                    rejections.push(Rejection { tick, agent: a.agent, reason });
+                    continue;
+                }
+                slots[i] = Some(a);
+            }
         }
-        all.sort_by_key(|a| a.agent);
-        if all.windows(2).any(|w| w[0].agent == w[1].agent) {
-            return Err(EngineError::IncompleteActions {
-                host: "(several)".into(),
-                tick,
-                got: all.len(),
-                expected: self.state.agents.len(),
-            });
-        }
-        Ok(all)
+        times.wait = started.elapsed();
+        let actions = slots
+            .into_iter()
+            .enumerate()
+            .map(|(i, slot)| {
+                slot.unwrap_or_else(|| {
+                    let agent = AgentId(i as u32);
+                    let host = self.placement.host_of[i];
+                    rejections.push(Rejection {
+                        tick,
+                        agent,
+                        reason: format!("no valid action from {}", self.hosts[host].name()),
+                    });
+                    AgentActions { agent, memory: self.state.agents[i].memory.clone(), ..AgentActions::default() }
+                })
+            })
+            .collect();
+        rejections.sort_by_key(|r| r.agent);
+        Ok((actions, rejections))
     }
 
     fn public_view(&self, tick: Tick) -> PublicView {

@@ -13,11 +13,14 @@ pub mod digest;
 pub mod engine;
 pub mod locate;
 pub mod market;
+pub mod metrics;
 pub mod output;
 pub mod policy;
 pub mod record;
+pub mod remote;
 pub mod run;
 pub mod scenario;
+pub mod serve;
 pub mod world;
 
 pub use engine::{Engine, EngineError, Placement};

@@ -124,13 +124,9 @@ impl CsvOutputs {
             writeln!(events, "{},{}", at.0, field(e))?;
         }
         for x in &r.rejections {
-            writeln!(
-                self.rejections,
-                "{t},{},{},{}",
-                x.agent.0,
-                field(&s.agents[x.agent.index()].name),
-                field(&x.reason)
-            )?;
+            // A hostile node may name an agent that does not exist.
+            let name = s.agents.get(x.agent.index()).map_or("(no such agent)", |a| a.name.as_str());
+            writeln!(self.rejections, "{t},{},{},{}", x.agent.0, field(name), field(&x.reason))?;
         }
         Ok(())
     }

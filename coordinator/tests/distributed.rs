@@ -1,0 +1,372 @@
+//! The distributed run with real processes on loopback: a `chokepoint serve` coordinator and
+//! `agent-node` processes. Its digests and CSV files are byte-identical to the embedded `run` at
+//! any node count and placement; a killed node stops the run with a named, non-zero failure; and
+//! hostile or malformed peers get the right status, or have their bad actions refused while the
+//! run goes on.
+
+use agent_node::LocalHost;
+use proto::v1::agent_nodes_client::AgentNodesClient;
+use proto::v1::{self, coordinator_message, node_message};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+use tokio_stream::wrappers::ReceiverStream;
+
+fn scenario(file: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios").join(file).display().to_string()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("chokepoint-dist-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// A coordinator process and the port it listens on.
+struct Coordinator {
+    child: Child,
+    port: u16,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl Coordinator {
+    fn start(args: &[&str]) -> Coordinator {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_chokepoint"))
+            .arg("serve")
+            .args(args)
+            .args(["--listen", "127.0.0.1:0", "--quiet"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the coordinator starts");
+        let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let (port_tx, port_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let port =
+                        rest.split(';').next().and_then(|a| a.rsplit(':').next()).and_then(|p| p.parse::<u16>().ok());
+                    let _ = port_tx.send(port);
+                }
+            }
+        });
+        let stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
+        let (err_tx, err_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                let _ = err_tx.send(line);
+            }
+        });
+        let port =
+            port_rx.recv_timeout(Duration::from_secs(30)).ok().flatten().expect("the coordinator prints its port");
+        Coordinator { child, port, stderr: err_rx }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn node(&self, name: &str) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_agent-node"))
+            .args(["--coordinator", &self.url(), "--name", name])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the agent node starts")
+    }
+
+    /// Waits for the coordinator to exit and returns (success, everything it wrote to stderr).
+    fn finish(mut self) -> (bool, String) {
+        let status = wait_with_timeout(&mut self.child, Duration::from_secs(120));
+        let stderr: Vec<String> = self.stderr.try_iter().collect();
+        (status, stderr.join("\n"))
+    }
+
+    /// Waits until the coordinator logs a line containing `needle`.
+    fn wait_for_log(&self, needle: &str) -> Vec<String> {
+        let mut seen = Vec::new();
+        while let Ok(line) = self.stderr.recv_timeout(Duration::from_secs(60)) {
+            let hit = line.contains(needle);
+            seen.push(line);
+            if hit {
+                return seen;
+            }
+        }
+        panic!("the coordinator never logged {needle:?}; it logged:\n{}", seen.join("\n"));
+    }
+}
+
+fn wait_with_timeout(child: &mut Child, timeout: Duration) -> bool {
+    let start = std::time::Instant::now();
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status.success();
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            panic!("process did not exit within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+const FILES: [&str; 10] = [
+    "production.csv",
+    "markets.csv",
+    "domestic_prices.csv",
+    "trades.csv",
+    "stockpiles.csv",
+    "shortages.csv",
+    "nations.csv",
+    "digests.csv",
+    "events.csv",
+    "rejections.csv",
+];
+
+fn embedded(file: &str, extra: &[&str], out: &Path) {
+    let status = Command::new(env!("CARGO_BIN_EXE_chokepoint"))
+        .args(["run", &scenario(file), "--quiet", "--out", &out.display().to_string()])
+        .args(extra)
+        .stdout(Stdio::null())
+        .status()
+        .expect("embedded run");
+    assert!(status.success());
+}
+
+fn distributed(file: &str, extra: &[&str], nodes: usize, placement: &str, out: &Path) {
+    let n = nodes.to_string();
+    let out_s = out.display().to_string();
+    let mut args = vec![scenario(file)];
+    args.extend(["--nodes", &n, "--placement", placement, "--out", &out_s].map(String::from));
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let coordinator = Coordinator::start(&args);
+    // Names in reverse so that join order and name order differ.
+    let mut children: Vec<Child> = (0..nodes).rev().map(|i| coordinator.node(&format!("node-{i}"))).collect();
+    let (ok, stderr) = coordinator.finish();
+    assert!(ok, "distributed run with {nodes} nodes ({placement}) failed:\n{stderr}");
+    for c in &mut children {
+        assert!(wait_with_timeout(c, Duration::from_secs(30)), "an agent node exited with failure");
+    }
+}
+
+fn assert_same_outputs(a: &Path, b: &Path, what: &str) {
+    for f in FILES {
+        let x = std::fs::read(a.join(f)).unwrap_or_else(|e| panic!("{}: {e}", a.join(f).display()));
+        let y = std::fs::read(b.join(f)).unwrap_or_else(|e| panic!("{}: {e}", b.join(f).display()));
+        assert!(x == y, "{f} differs between the embedded run and {what}");
+    }
+}
+
+#[test]
+fn one_two_and_four_nodes_give_the_embedded_run_bit_for_bit() {
+    let reference = temp_dir("embedded");
+    embedded("tiny.toml", &[], &reference);
+    for (nodes, placement) in [(1, "round-robin"), (2, "round-robin"), (2, "blocks"), (4, "blocks"), (4, "round-robin")]
+    {
+        let out = temp_dir(&format!("n{nodes}-{placement}"));
+        distributed("tiny.toml", &[], nodes, placement, &out);
+        assert_same_outputs(&reference, &out, &format!("{nodes} nodes ({placement})"));
+        let _ = std::fs::remove_dir_all(out);
+    }
+    let _ = std::fs::remove_dir_all(reference);
+}
+
+#[test]
+fn the_baseline_on_two_nodes_matches_the_embedded_run() {
+    let reference = temp_dir("baseline-embedded");
+    embedded("baseline-2024.toml", &["--ticks", "40"], &reference);
+    let out = temp_dir("baseline-2");
+    distributed("baseline-2024.toml", &["--ticks", "40"], 2, "blocks", &out);
+    assert_same_outputs(&reference, &out, "2 nodes");
+    let _ = std::fs::remove_dir_all(reference);
+    let _ = std::fs::remove_dir_all(out);
+}
+
+#[test]
+fn a_killed_node_stops_the_run_with_a_named_failure() {
+    let out = temp_dir("killed");
+    let out_s = out.display().to_string();
+    let coordinator =
+        Coordinator::start(&[&scenario("baseline-2024.toml"), "--nodes", "2", "--ticks", "100000", "--out", &out_s]);
+    let mut survivor = coordinator.node("survivor");
+    let mut victim = coordinator.node("victim");
+    coordinator.wait_for_log("starts");
+    std::thread::sleep(Duration::from_millis(500));
+    victim.kill().expect("kill the node");
+    let _ = victim.wait();
+    let (ok, stderr) = coordinator.finish();
+    assert!(!ok, "the coordinator must exit non-zero when a node dies");
+    assert!(stderr.contains("node victim failed at tick"), "the failure names the node and tick:\n{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // Everything written for the completed ticks is intact: a header and whole rows.
+    let digests = std::fs::read_to_string(out.join("digests.csv")).expect("digests.csv survives");
+    let rows: Vec<&str> = digests.lines().collect();
+    assert!(rows.len() > 2, "some ticks completed before the kill");
+    assert!(
+        rows[1..]
+            .iter()
+            .enumerate()
+            .all(|(i, r)| r.starts_with(&format!("{i},")) && r.len() == format!("{i},").len() + 64)
+    );
+    assert!(!wait_with_timeout(&mut survivor, Duration::from_secs(30)), "the surviving node reports the failed run");
+    let _ = std::fs::remove_dir_all(out);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Hostile peers, speaking gRPC from this test process.
+
+async fn open(
+    url: &str,
+    name: &str,
+    version: u32,
+    run: &str,
+) -> Result<(tokio::sync::mpsc::Sender<v1::NodeMessage>, tonic::Streaming<v1::CoordinatorMessage>), tonic::Status> {
+    let mut client = AgentNodesClient::connect(url.to_string()).await.expect("connect");
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let hello = v1::Hello { protocol_version: version, node_name: name.into(), run_id: run.into() };
+    tx.send(v1::NodeMessage { body: Some(node_message::Body::Hello(hello)) }).await.expect("queue hello");
+    let response = client.session(ReceiverStream::new(rx)).await?;
+    Ok((tx, response.into_inner()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_version_wrong_run_duplicate_and_late_nodes_are_refused() {
+    let out = temp_dir("refusals");
+    let out_s = out.display().to_string();
+    let coordinator = Coordinator::start(&[
+        &scenario("tiny.toml"),
+        "--nodes",
+        "1",
+        "--ticks",
+        "100000",
+        "--tick-deadline",
+        "3",
+        "--out",
+        &out_s,
+    ]);
+    let url = coordinator.url();
+
+    let e = open(&url, "old", 99, "").await.expect_err("version 99 is refused");
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition);
+    assert!(e.message().contains("protocol version 99"), "{}", e.message());
+
+    let e = open(&url, "lost", proto::PROTOCOL_VERSION, "some-other-run").await.expect_err("wrong run is refused");
+    assert_eq!(e.code(), tonic::Code::NotFound);
+    assert!(e.message().contains("some-other-run"), "{}", e.message());
+
+    // A first node joins (and, being the only one expected, starts the run) ...
+    let (_tx, mut first) = open(&url, "twin", proto::PROTOCOL_VERSION, "").await.expect("first node joins");
+    let welcome = first.message().await.expect("stream").expect("a message");
+    assert!(matches!(welcome.body, Some(coordinator_message::Body::Welcome(_))));
+    // ... so the same name again, or any late node, is refused.
+    let e = open(&url, "twin", proto::PROTOCOL_VERSION, "").await.expect_err("a duplicate is refused");
+    assert!(matches!(e.code(), tonic::Code::FailedPrecondition | tonic::Code::AlreadyExists), "{e:?}");
+    let e = open(&url, "latecomer", proto::PROTOCOL_VERSION, "").await.expect_err("a late node is refused");
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition);
+    assert!(e.message().contains("already started"), "{}", e.message());
+
+    drop(first);
+    let (ok, _) = coordinator.finish();
+    assert!(!ok, "the run fails once its only node goes away");
+    let _ = std::fs::remove_dir_all(out);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_name_is_refused_while_waiting() {
+    let coordinator = Coordinator::start(&[
+        &scenario("tiny.toml"),
+        "--nodes",
+        "2",
+        "--join-timeout",
+        "20",
+        "--out",
+        &temp_dir("dup").display().to_string(),
+    ]);
+    let url = coordinator.url();
+    let (_tx, _first) = open(&url, "same", proto::PROTOCOL_VERSION, "").await.expect("first joins");
+    let e = open(&url, "same", proto::PROTOCOL_VERSION, "").await.expect_err("duplicate refused");
+    assert_eq!(e.code(), tonic::Code::AlreadyExists);
+    assert!(e.message().contains("same"), "{}", e.message());
+    let mut child = coordinator.child;
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A node that answers honestly except at tick 3, where it adds an action for an agent it does
+/// not run, a negative quantity, an order in a commodity that does not exist and a price beyond
+/// the market's bounds. The run completes; each bad action is refused with its reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_hostile_actions_are_refused_and_the_run_goes_on() {
+    let out = temp_dir("hostile");
+    let out_s = out.display().to_string();
+    let coordinator = Coordinator::start(&[&scenario("tiny.toml"), "--nodes", "1", "--ticks", "6", "--out", &out_s]);
+    let (tx, mut inbound) = open(&coordinator.url(), "hostile", proto::PROTOCOL_VERSION, "").await.expect("joins");
+    let mut host: Option<LocalHost> = None;
+    loop {
+        let message = inbound.message().await.expect("stream").expect("message");
+        match message.body.expect("body") {
+            coordinator_message::Body::Welcome(w) => {
+                let specs = w
+                    .agents
+                    .into_iter()
+                    .map(|a| (agents::AgentId(a.agent), agents::AgentSpec::try_from(a.spec.unwrap()).unwrap()));
+                host = Some(LocalHost::new("hostile", specs));
+            }
+            coordinator_message::Body::Observations(o) => {
+                let batch = agents::ObservationBatch::try_from(o).expect("valid observations");
+                let actions = host.as_mut().unwrap().run(&batch).unwrap();
+                let mut wire: Vec<v1::AgentActions> = actions.actions.iter().map(Into::into).collect();
+                if batch.tick.0 == 3 {
+                    // Agent 0 sends a negative quantity (a malformed message: refused at the edge).
+                    let mut bad = wire[0].clone();
+                    bad.orders.push(v1::Order {
+                        market: Some(v1::MarketId { commodity: 0, stage: 1 }),
+                        side: 0,
+                        quantity_kg: -5,
+                        limit_cents_per_kg: 100,
+                        domestic_only: false,
+                    });
+                    wire[0] = bad;
+                    // Agent 1 orders in commodity 99 and at a price beyond the bounds (refused by validation).
+                    wire[1].orders.push(v1::Order {
+                        market: Some(v1::MarketId { commodity: 99, stage: 1 }),
+                        side: 0,
+                        quantity_kg: 5,
+                        limit_cents_per_kg: 100,
+                        domestic_only: false,
+                    });
+                    wire[1].orders.push(v1::Order {
+                        market: Some(v1::MarketId { commodity: 0, stage: 1 }),
+                        side: 0,
+                        quantity_kg: 5,
+                        limit_cents_per_kg: 999_999_999,
+                        domestic_only: false,
+                    });
+                    // An action for an agent that does not exist on this node.
+                    let mut foreign = wire[2].clone();
+                    foreign.agent = 10_000;
+                    wire.push(foreign);
+                }
+                let reply = v1::Actions { tick: batch.tick.0, actions: wire };
+                tx.send(v1::NodeMessage { body: Some(node_message::Body::Actions(reply)) }).await.expect("send");
+            }
+            coordinator_message::Body::Finish(f) => {
+                let log: Vec<String> = coordinator.stderr.try_iter().collect();
+                assert!(f.ok, "the run completes despite the bad actions: {}\n{}", f.reason, log.join("\n"));
+                break;
+            }
+        }
+    }
+    let (ok, stderr) = coordinator.finish();
+    assert!(ok, "{stderr}");
+    let rejections = std::fs::read_to_string(out.join("rejections.csv")).expect("rejections.csv");
+    assert!(rejections.contains("malformed action: field `order.quantity_kg` is out of range (-5)"), "{rejections}");
+    assert!(rejections.contains("unknown commodity #99"), "{rejections}");
+    assert!(rejections.contains("outside the market's bounds"), "{rejections}");
+    assert!(rejections.contains("agent#10000, which this node does not run"), "{rejections}");
+    assert!(rejections.lines().skip(1).all(|l| l.starts_with("3,")), "only tick 3 was hostile:\n{rejections}");
+    let _ = std::fs::remove_dir_all(out);
+}
