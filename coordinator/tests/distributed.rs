@@ -370,3 +370,95 @@ async fn malformed_and_hostile_actions_are_refused_and_the_run_goes_on() {
     assert!(rejections.lines().skip(1).all(|l| l.starts_with("3,")), "only tick 3 was hostile:\n{rejections}");
     let _ = std::fs::remove_dir_all(out);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_reflection_status_and_markets_are_served() {
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    let out = temp_dir("services");
+    let coordinator = Coordinator::start(&[
+        &scenario("tiny.toml"),
+        "--nodes",
+        "1",
+        "--join-timeout",
+        "30",
+        "--out",
+        &out.display().to_string(),
+    ]);
+    let url = coordinator.url();
+    let channel = tonic::transport::Endpoint::from_shared(url.clone()).expect("url").connect().await.expect("connect");
+
+    let mut health = HealthClient::new(channel.clone());
+    for service in ["chokepoint.v1.AgentNodes", "chokepoint.v1.Control", "chokepoint.v1.Player"] {
+        let reply =
+            health.check(tonic_health::pb::HealthCheckRequest { service: service.into() }).await.expect("health check");
+        assert_eq!(
+            reply.into_inner().status,
+            tonic_health::pb::health_check_response::ServingStatus::Serving as i32,
+            "{service}"
+        );
+    }
+
+    let mut reflection = ServerReflectionClient::new(channel.clone());
+    let request = tonic_reflection::pb::v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut replies =
+        reflection.server_reflection_info(tokio_stream::iter(vec![request])).await.expect("reflection").into_inner();
+    let reply = replies.message().await.expect("stream").expect("a reply");
+    let Some(MessageResponse::ListServicesResponse(list)) = reply.message_response else {
+        panic!("not a service list")
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for service in
+        ["chokepoint.v1.AgentNodes", "chokepoint.v1.Control", "chokepoint.v1.Player", "grpc.health.v1.Health"]
+    {
+        assert!(names.iter().any(|n| n == service), "{service} missing from {names:?}");
+    }
+
+    let mut control = proto::v1::control_client::ControlClient::connect(url.clone()).await.expect("connect");
+    let status = control.status(v1::StatusRequest {}).await.expect("status").into_inner();
+    assert_eq!(status.state, "waiting for nodes");
+    assert_eq!(status.scenario, "tiny");
+    assert_eq!(status.seed, 7);
+    assert!(status.run_id.starts_with("tiny-s7-"), "{}", status.run_id);
+    let mut player = proto::v1::player_client::PlayerClient::connect(url.clone()).await.expect("connect");
+    let markets = player.markets(v1::MarketsRequest {}).await.expect("markets").into_inner();
+    assert!(markets.markets.is_empty(), "no prices before the first tick");
+
+    let mut child = coordinator.child;
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(out);
+}
+
+#[test]
+fn ctrl_c_stops_the_coordinator_and_its_nodes_cleanly() {
+    let out = temp_dir("sigint");
+    let out_s = out.display().to_string();
+    let coordinator =
+        Coordinator::start(&[&scenario("baseline-2024.toml"), "--nodes", "1", "--ticks", "100000", "--out", &out_s]);
+    let mut node = coordinator.node("only");
+    coordinator.wait_for_log("starts");
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = coordinator.child.id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().expect("kill runs").success());
+    let mut child = coordinator.child;
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "the coordinator ignored Ctrl-C");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130), "interrupted runs exit with 130");
+    let digests = std::fs::read_to_string(out.join("digests.csv")).expect("outputs flushed");
+    assert!(digests.lines().count() > 2);
+    assert!(!wait_with_timeout(&mut node, Duration::from_secs(30)), "the node reports that the run did not complete");
+    let _ = std::fs::remove_dir_all(out);
+}
