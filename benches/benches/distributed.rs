@@ -34,7 +34,7 @@ fn main() -> anyhow::Result<()> {
         let hooks = Hooks::default();
         let started = Instant::now();
         let mut engine = Engine::embedded(scenario.clone());
-        drive(&mut engine, &RunOptions::default(), &hooks)?;
+        drive(&mut engine, &RunOptions::default(), &hooks, None)?;
         let embedded_wall = started.elapsed();
         let embedded = lock(&hooks.latency).summaries();
 
@@ -44,6 +44,8 @@ fn main() -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let url = format!("http://{}", listener.local_addr()?);
             let options = ServeOptions {
+                run_id: "bench".into(),
+                persist: None,
                 nodes,
                 placement: PlacementKind::Blocks,
                 tick_deadline: Duration::from_secs(60),

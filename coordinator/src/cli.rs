@@ -1,12 +1,14 @@
 //! The `chokepoint` command line: verbs, flags and what they print. Errors reach the user as
 //! one clear message and a non-zero exit, never as a panic.
 
-use crate::run::{RunOptions, run_embedded};
+use crate::history::{self, HistoryError};
+use crate::run::{Hooks, Persist, RunOptions, drive};
 use crate::scenario;
 use crate::serve::{self, PlacementKind, ServeError, ServeOptions};
+use crate::store::{RunId, RunMeta, RunStatus, Store, now_unix_ms};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,13 +20,16 @@ use std::time::Duration;
     about = "A deterministic simulator of the world market for critical materials and the governments that stockpile them."
 )]
 pub struct Cli {
+    /// The run database (a sled directory; created if missing).
+    #[arg(long, global = true, default_value = "chokepoint-data")]
+    pub db: PathBuf,
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run a scenario in this process and write per-tick CSV files.
+    /// Run a scenario in this process, record it, and write per-tick CSV files.
     Run {
         /// The scenario file (TOML).
         scenario: PathBuf,
@@ -37,6 +42,9 @@ pub enum Command {
         /// Output folder (default: out/<scenario>-seed<seed>).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// A full snapshot every this many ticks.
+        #[arg(long, default_value_t = 26)]
+        snapshot_every: u32,
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
@@ -69,6 +77,9 @@ pub enum Command {
         /// Output folder (default: out/<scenario>-seed<seed>).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// A full snapshot every this many ticks.
+        #[arg(long, default_value_t = 26)]
+        snapshot_every: u32,
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
@@ -78,6 +89,63 @@ pub enum Command {
         /// The scenario file (TOML).
         scenario: PathBuf,
     },
+    /// List recorded runs, or show one.
+    Runs {
+        #[command(subcommand)]
+        show: Option<RunsCommand>,
+    },
+    /// Continue an interrupted run from its last snapshot.
+    Resume {
+        run: u64,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Re-execute a run from its snapshots and check every recorded digest.
+    Replay {
+        run: u64,
+        /// First tick to check (replay starts at the nearest snapshot before it).
+        #[arg(long, default_value_t = 0)]
+        from: u32,
+        /// Last tick to check (default: the last recorded).
+        #[arg(long)]
+        to: Option<u32>,
+    },
+    /// Start a new run from tick T of a recorded one, optionally with another seed or events.
+    Fork {
+        run: u64,
+        /// The branch tick: the fork starts from the world at the start of this tick.
+        #[arg(long)]
+        at: u32,
+        /// A different seed from the branch tick on.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// A file of [[events]] (scenario format) that replaces the scheduled events after the
+        /// branch tick.
+        #[arg(long)]
+        events: Option<PathBuf>,
+        /// Output folder (default: out/<scenario>-run<ID>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Print the world of a run at the start of tick T, or write it as JSON.
+    State {
+        run: u64,
+        #[arg(long)]
+        at: u32,
+        /// Write the whole state as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RunsCommand {
+    /// Details of one run.
+    Show { run: u64 },
 }
 
 pub fn main() -> ExitCode {
@@ -89,7 +157,7 @@ pub fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match execute(cli.command) {
+    match execute(&cli.db, cli.command) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -99,7 +167,7 @@ pub fn main() -> ExitCode {
 }
 
 /// Loads a scenario and applies the command line's overrides.
-fn prepare(path: &std::path::Path, seed: Option<u64>, ticks: Option<u32>) -> anyhow::Result<scenario::Scenario> {
+fn prepare(path: &Path, seed: Option<u64>, ticks: Option<u32>) -> anyhow::Result<scenario::Scenario> {
     let mut s = scenario::load(path)?;
     if let Some(seed) = seed {
         s.seed = seed;
@@ -111,7 +179,7 @@ fn prepare(path: &std::path::Path, seed: Option<u64>, ticks: Option<u32>) -> any
     Ok(s)
 }
 
-fn announce(s: &scenario::Scenario, out: &std::path::Path) {
+fn announce(s: &scenario::Scenario, out: &Path) {
     println!(
         "Chokepoint: scenario {} ({} nations, {} commodities, {} agents), seed {}, {} ticks",
         s.name,
@@ -133,32 +201,88 @@ fn seconds(flag: &str, v: f64) -> anyhow::Result<Duration> {
     Ok(Duration::from_secs_f64(v))
 }
 
-pub fn execute(command: Command) -> anyhow::Result<ExitCode> {
+fn open_store(db: &Path) -> anyhow::Result<Arc<Store>> {
+    Ok(Arc::new(Store::open(db)?))
+}
+
+/// Records a new run of `s` and returns its id.
+fn new_run(
+    store: &Store,
+    s: &scenario::Scenario,
+    path: &Path,
+    out: &Path,
+    every: u32,
+    mode: String,
+) -> anyhow::Result<RunId> {
+    anyhow::ensure!(every >= 1, "--snapshot-every must be at least 1");
+    let meta = RunMeta {
+        scenario_name: s.name.clone(),
+        scenario_path: path.display().to_string(),
+        scenario_text: s.source.clone(),
+        seed: s.seed,
+        ticks: s.ticks,
+        events: None,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        started_unix_ms: now_unix_ms(),
+        status: RunStatus::Running,
+        ticks_done: 0,
+        snapshot_every: every,
+        parent: None,
+        mode,
+        out_dir: out.display().to_string(),
+        error: None,
+    };
+    Ok(store.create_run(&meta)?)
+}
+
+pub fn execute(db: &Path, command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Run { scenario, seed, ticks, out, quiet } => {
+        Command::Run { scenario, seed, ticks, out, snapshot_every, quiet } => {
             let s = prepare(&scenario, seed, ticks)?;
+            let store = open_store(db)?;
             let out = out.unwrap_or_else(|| default_out(&s));
+            let run = new_run(&store, &s, &scenario, &out, snapshot_every, "embedded".into())?;
             announce(&s, &out);
+            println!("Run {run} recorded in {}", db.display());
             let s = Arc::new(s);
-            let summary = run_embedded(s.clone(), &RunOptions { out: Some(out.clone()), progress: !quiet })
-                .with_context(|| format!("run of {} with seed {} failed", s.name, s.seed))?;
-            print!("{}", summary.render(&s));
-            println!("Seed {}; outputs in {}", s.seed, out.display());
+            let mut engine = crate::engine::Engine::embedded(s.clone());
+            let persist = Persist { store: store.clone(), run, snapshot_every };
+            let options = RunOptions { out: Some(out.clone()), progress: !quiet, append: false };
+            let outcome = drive(&mut engine, &options, &Hooks::default(), Some(&persist))
+                .with_context(|| format!("run {run} of {} with seed {} failed", s.name, s.seed))?;
+            print!("{}", outcome.summary.render(&s));
+            println!("Run {run}, seed {}; outputs in {}; recorded in {}", s.seed, out.display(), db.display());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { scenario, listen, nodes, placement, tick_deadline, join_timeout, seed, ticks, out, quiet } => {
+        Command::Serve {
+            scenario,
+            listen,
+            nodes,
+            placement,
+            tick_deadline,
+            join_timeout,
+            seed,
+            ticks,
+            out,
+            snapshot_every,
+            quiet,
+        } => {
             anyhow::ensure!(nodes >= 1, "--nodes must be at least 1");
             let s = prepare(&scenario, seed, ticks)?;
+            let store = open_store(db)?;
             let out = out.unwrap_or_else(|| default_out(&s));
+            let run = new_run(&store, &s, &scenario, &out, snapshot_every, format!("served on {nodes} nodes"))?;
             let options = ServeOptions {
+                run_id: run.to_string(),
+                persist: Some(Persist { store, run, snapshot_every }),
                 nodes,
                 placement,
                 tick_deadline: seconds("--tick-deadline", tick_deadline)?,
                 join_timeout: seconds("--join-timeout", join_timeout)?,
-                run: RunOptions { out: Some(out.clone()), progress: !quiet },
+                run: RunOptions { out: Some(out.clone()), progress: !quiet, append: false },
             };
             let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-            runtime.block_on(serve_main(s, &listen, options, &out))
+            runtime.block_on(serve_main(s, &listen, options, &out, db))
         }
         Command::Check { scenario } => {
             let s = scenario::load(&scenario)?;
@@ -175,6 +299,116 @@ pub fn execute(command: Command) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Runs { show: None } => {
+            let store = open_store(db)?;
+            let runs = store.runs()?;
+            if runs.is_empty() {
+                println!("No runs recorded in {}", db.display());
+            } else {
+                println!(
+                    "{:>5}  {:<22} {:>12} {:>13}  {:<12} {:<20} parent",
+                    "id", "scenario", "seed", "ticks", "status", "mode"
+                );
+                for (id, m) in runs {
+                    let parent = m.parent.map(|(p, t)| format!("{p} @ tick {t}")).unwrap_or_default();
+                    let ticks = format!("{}/{}", m.ticks_done, m.ticks);
+                    println!(
+                        "{:>5}  {:<22} {:>12} {:>13}  {:<12} {:<20} {parent}",
+                        id.0,
+                        m.scenario_name,
+                        m.seed,
+                        ticks,
+                        m.status.as_str(),
+                        m.mode
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Runs { show: Some(RunsCommand::Show { run }) } => {
+            let store = open_store(db)?;
+            let id = RunId(run);
+            let m = store.run(id)?;
+            let ticks = store.ticks(id)?;
+            println!("run {id}");
+            println!("  scenario     {} ({})", m.scenario_name, m.scenario_path);
+            println!("  seed         {}", m.seed);
+            println!("  ticks        {} of {} done", m.ticks_done, m.ticks);
+            println!(
+                "  status       {}{}",
+                m.status.as_str(),
+                m.error.as_ref().map(|e| format!(" — {e}")).unwrap_or_default()
+            );
+            println!("  mode         {}", m.mode);
+            println!("  version      {}", m.version);
+            println!("  started      {} ms after the Unix epoch", m.started_unix_ms);
+            if let Some((p, t)) = m.parent {
+                println!("  forked from  run {p} at tick {t}");
+            }
+            println!(
+                "  events       {}",
+                if m.events.is_some() { "replaced after the branch tick" } else { "the scenario's" }
+            );
+            println!("  outputs      {}", m.out_dir);
+            println!("  snapshots    every {} ticks, at {:?}", m.snapshot_every, store.snapshot_ticks(id)?);
+            println!("  journal      {} entries", store.journal(id)?.len());
+            let last =
+                ticks.last().map(|(t, e)| format!("tick {t}: {}", crate::digest::Digest(e.digest))).unwrap_or_default();
+            println!("  digests      {} recorded; last {last}", ticks.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Resume { run, quiet } => {
+            let store = open_store(db)?;
+            let (meta, summary) = history::resume(store, RunId(run), None, !quiet)?;
+            let s = history::scenario_of(&meta)?;
+            print!("{}", summary.render(&s));
+            println!(
+                "Run {run} resumed to tick {} ({}); outputs in {}",
+                meta.ticks_done,
+                meta.status.as_str(),
+                meta.out_dir
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Replay { run, from, to } => {
+            let store = open_store(db)?;
+            match history::replay(&store, RunId(run), from, to) {
+                Ok(r) => {
+                    println!(
+                        "Run {run}: replayed from the snapshot at tick {} to tick {}; all {} recorded digests match",
+                        r.from_snapshot, r.last, r.checked
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e @ HistoryError::Divergence { .. }) => {
+                    eprintln!("{e}");
+                    Ok(ExitCode::FAILURE)
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        Command::Fork { run, at, seed, events, out, quiet } => {
+            let store = open_store(db)?;
+            let (id, meta, summary) = history::fork(store, RunId(run), at, seed, events.as_deref(), out, !quiet)?;
+            let s = history::scenario_of(&meta)?;
+            print!("{}", summary.render(&s));
+            println!("Run {id} forked from run {run} at tick {at}, seed {}; outputs in {}", meta.seed, meta.out_dir);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::State { run, at, json } => {
+            let store = open_store(db)?;
+            let (s, state, digest) = history::state_at(&store, RunId(run), at)?;
+            let view = crate::view::WorldView::new(&s, &state, &digest);
+            match json {
+                Some(path) => {
+                    let text = serde_json::to_string_pretty(&view)?;
+                    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+                    println!("Run {run} at tick {at} written to {}", path.display());
+                }
+                None => print!("{}", view.render()),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -182,17 +416,19 @@ async fn serve_main(
     s: scenario::Scenario,
     listen: &str,
     options: ServeOptions,
-    out: &std::path::Path,
+    out: &Path,
+    db: &Path,
 ) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     announce(&s, out);
-    println!("Run {} listening on {addr}; waiting for {} agent node(s):", serve::run_id(&s), options.nodes);
+    println!("Run {} listening on {addr}; waiting for {} agent node(s):", options.run_id, options.nodes);
     println!("  agent-node --coordinator http://{addr}");
     let s = Arc::new(s);
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
+    let run_id = options.run_id.clone();
     match serve::serve(listener, s.clone(), options, shutdown).await {
         Ok(report) => {
             print!("{}", report.summary.render(&s));
@@ -202,7 +438,7 @@ async fn serve_main(
             for (name, agents, _) in &report.nodes {
                 println!("  node {name}: {agents} agents");
             }
-            println!("Seed {}; outputs in {}", s.seed, out.display());
+            println!("Run {run_id}, seed {}; outputs in {}; recorded in {}", s.seed, out.display(), db.display());
             if report.completed {
                 Ok(ExitCode::SUCCESS)
             } else {
@@ -219,7 +455,7 @@ async fn serve_main(
             Ok(ExitCode::from(130))
         }
         Err(e) => Err(anyhow::Error::new(e).context(format!(
-            "run of {} with seed {} failed; outputs of completed ticks are in {}",
+            "run {run_id} of {} with seed {} failed; outputs of completed ticks are in {}",
             s.name,
             s.seed,
             out.display()

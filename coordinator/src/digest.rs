@@ -31,3 +31,40 @@ pub fn digest(state: &WorldState) -> Digest {
     postcard::to_io(state, &mut hasher).expect("encoding world state into a hasher never fails");
     Digest(*hasher.finalize().as_bytes())
 }
+
+/// Digests of the parts of a state, for telling where two runs diverge: one per market, one per
+/// nation (its stockpile policies and every agent located in it), and one each for the
+/// restrictions in force, shipments in transit and the export ledger. Each is the first 16 bytes
+/// of a BLAKE3 hash, in a fixed order.
+pub fn parts(state: &WorldState, scenario: &crate::scenario::Scenario) -> Vec<(String, [u8; 16])> {
+    fn short<T: serde::Serialize + ?Sized>(label: &str, value: &T) -> [u8; 16] {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(label.as_bytes());
+        postcard::to_io(value, &mut hasher).expect("encoding into a hasher never fails");
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&hasher.finalize().as_bytes()[..16]);
+        out
+    }
+    let mut out = Vec::new();
+    for (i, m) in state.markets.iter().enumerate() {
+        let id = agents::MarketId::from_index(i);
+        let name = format!("market {} {}", scenario.commodity_code(id.commodity), id.stage.as_str());
+        out.push((name.clone(), short(&name, m)));
+    }
+    for (n, nation) in state.nations.iter().enumerate() {
+        let name = format!("nation {}", scenario.nation_code(agents::NationId(n as u16)));
+        let located: Vec<&crate::world::AgentState> = state
+            .agents
+            .iter()
+            .zip(&scenario.agents)
+            .filter(|(_, def)| def.spec.nation().index() == n)
+            .map(|(a, _)| a)
+            .collect();
+        out.push((name.clone(), short(&name, &(nation, located))));
+    }
+    out.push(("restrictions".into(), short("restrictions", &state.policies)));
+    out.push(("shipments".into(), short("shipments", &state.shipments)));
+    out.push(("export ledger".into(), short("export ledger", &state.exports)));
+    out.push(("clock".into(), short("clock", &state.tick)));
+    out
+}

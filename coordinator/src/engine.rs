@@ -12,7 +12,7 @@ use crate::digest::{Digest, digest};
 use crate::market::{self, BookOrder, Zone};
 use crate::policy::Policies;
 use crate::record::{FlowKey, MarketRecord, Rejection, ShortageRecord, StockpileRecord, TickRecord};
-use crate::scenario::{EventKind, Scenario};
+use crate::scenario::{Event, EventKind, Scenario};
 use crate::world::{Consumption, Shipment, WorldState, domestic_consumption};
 use agent_node::{AgentHost, HostError, LocalHost};
 use agents::observation::{MarketView, StockpileView};
@@ -77,6 +77,9 @@ pub struct Engine {
     state: WorldState,
     hosts: Vec<Box<dyn AgentHost>>,
     placement: Placement,
+    /// The scheduled events (the scenario's, plus any injected), sorted by tick, and the index
+    /// of the first not yet applied.
+    events: Vec<Event>,
     next_event: usize,
     /// Events applied before the first tick, reported with tick 0's record.
     initial_events: Vec<(Tick, String)>,
@@ -122,11 +125,50 @@ impl Engine {
 
     pub fn with_hosts(scenario: Arc<Scenario>, hosts: Vec<Box<dyn AgentHost>>, placement: Placement) -> Engine {
         let state = WorldState::initial(&scenario);
-        let mut engine = Engine { scenario, state, hosts, placement, next_event: 0, initial_events: Vec::new() };
+        let events = scenario.events.clone();
+        let mut engine =
+            Engine { scenario, state, hosts, placement, events, next_event: 0, initial_events: Vec::new() };
         let mut log = Vec::new();
         engine.apply_events(Tick(0), &mut log);
         engine.initial_events = log;
         engine
+    }
+
+    /// An engine that continues from a saved state (a snapshot), on any layout. The events
+    /// due at or before the state's tick are taken as applied already.
+    pub fn restore(
+        scenario: Arc<Scenario>,
+        state: WorldState,
+        hosts: Vec<Box<dyn AgentHost>>,
+        placement: Placement,
+    ) -> Engine {
+        let events = scenario.events.clone();
+        let next_event = events.partition_point(|e| e.tick <= state.tick);
+        Engine { scenario, state, hosts, placement, events, next_event, initial_events: Vec::new() }
+    }
+
+    /// Like `restore`, on one local host.
+    pub fn restore_embedded(scenario: Arc<Scenario>, state: WorldState) -> Engine {
+        let placement = Placement::single(scenario.agents.len());
+        let specs = scenario.agents.iter().enumerate().map(|(a, def)| (AgentId(a as u32), def.spec.clone()));
+        let hosts = vec![Box::new(LocalHost::new("local-0", specs)) as Box<dyn AgentHost>];
+        Engine::restore(scenario, state, hosts, placement)
+    }
+
+    /// Schedules an external event (a control inject). It must take effect after the current
+    /// tick: events due at the next tick to run were applied when the last tick ended.
+    pub fn schedule(&mut self, event: Event) -> Result<(), String> {
+        if event.tick <= self.state.tick {
+            return Err(format!(
+                "an inject must take effect after tick {} (the earliest is tick {}); tick {} is too early",
+                self.state.tick,
+                self.state.tick.0 + 1,
+                event.tick
+            ));
+        }
+        let at = self.events.partition_point(|e| e.tick <= event.tick);
+        self.events.insert(at, event);
+        Ok(())
     }
 
     pub fn scenario(&self) -> &Scenario {
@@ -706,7 +748,7 @@ impl Engine {
 
     /// Applies the scheduled events of `tick`, describing each in `log`.
     fn apply_events(&mut self, tick: Tick, log: &mut Vec<(Tick, String)>) {
-        while let Some(e) = self.scenario.events.get(self.next_event).filter(|e| e.tick <= tick) {
+        while let Some(e) = self.events.get(self.next_event).filter(|e| e.tick <= tick) {
             let e = e.clone();
             self.next_event += 1;
             let tpy = self.scenario.ticks_per_year;

@@ -11,6 +11,7 @@
 pub mod cli;
 pub mod digest;
 pub mod engine;
+pub mod history;
 pub mod locate;
 pub mod market;
 pub mod metrics;
@@ -21,6 +22,8 @@ pub mod remote;
 pub mod run;
 pub mod scenario;
 pub mod serve;
+pub mod store;
+pub mod view;
 pub mod world;
 
 pub use engine::{Engine, EngineError, Placement};

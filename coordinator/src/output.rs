@@ -23,6 +23,34 @@ const FILES: [(&str, &str); 9] = [
     ("events.csv", "effective_tick,event"),
 ];
 
+const REJECTIONS: (&str, &str) = ("rejections.csv", "tick,agent,agent_name,reason");
+
+/// Cuts every output file in `dir` back to the rows of ticks before `tick` (and the events that
+/// take effect by `tick`), so a run resumed from a snapshot at `tick` can append without
+/// repeating rows. Missing files are left missing.
+pub fn truncate_from(dir: &Path, tick: u32) -> io::Result<()> {
+    for (name, _) in FILES.iter().chain(std::iter::once(&REJECTIONS)) {
+        let path = dir.join(name);
+        let Ok(text) = std::fs::read_to_string(&path) else { continue };
+        let mut lines: Vec<&str> = text.lines().collect();
+        // A last line without its newline was torn by a crash: drop it (never the header).
+        if !text.ends_with('\n') && lines.len() > 1 {
+            lines.pop();
+        }
+        let keep = |t: u32| if *name == "events.csv" { t <= tick } else { t < tick };
+        let mut out = String::with_capacity(text.len());
+        for (i, line) in lines.into_iter().enumerate() {
+            let first = line.split(',').next().and_then(|f| f.parse::<u32>().ok());
+            if i == 0 || first.is_some_and(keep) {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        std::fs::write(&path, out)?;
+    }
+    Ok(())
+}
+
 pub struct CsvOutputs {
     dir: PathBuf,
     files: Vec<BufWriter<File>>,
@@ -42,18 +70,30 @@ fn tenths(v: i64) -> String {
 }
 
 impl CsvOutputs {
-    /// Creates `dir` (and parents) and the files, with headers.
-    pub fn create(dir: &Path, scenario: &Scenario) -> io::Result<CsvOutputs> {
+    /// Creates `dir` (and parents) and the files, with headers; with `append`, continues files
+    /// already there (see [`truncate_from`] for cutting them back first).
+    pub fn open(dir: &Path, scenario: &Scenario, append: bool) -> io::Result<CsvOutputs> {
         std::fs::create_dir_all(dir)?;
-        let mut files = Vec::new();
-        for (name, header) in FILES {
-            let mut w = BufWriter::new(File::create(dir.join(name))?);
+        let open = |name: &str, header: &str| -> io::Result<BufWriter<File>> {
+            let path = dir.join(name);
+            if append && path.exists() {
+                return Ok(BufWriter::new(std::fs::OpenOptions::new().append(true).open(path)?));
+            }
+            let mut w = BufWriter::new(File::create(path)?);
             writeln!(w, "{header}")?;
-            files.push(w);
-        }
-        let mut rejections = BufWriter::new(File::create(dir.join("rejections.csv"))?);
-        writeln!(rejections, "tick,agent,agent_name,reason")?;
+            Ok(w)
+        };
+        let files = FILES.iter().map(|(name, header)| open(name, header)).collect::<io::Result<Vec<_>>>()?;
+        let rejections = open(REJECTIONS.0, REJECTIONS.1)?;
         Ok(CsvOutputs { dir: dir.to_path_buf(), files, rejections, tick_days: scenario.tick_days })
+    }
+
+    /// Pushes buffered rows to disk.
+    pub fn flush(&mut self) -> io::Result<()> {
+        for f in &mut self.files {
+            f.flush()?;
+        }
+        self.rejections.flush()
     }
 
     pub fn dir(&self) -> &Path {
@@ -132,10 +172,7 @@ impl CsvOutputs {
     }
 
     pub fn finish(mut self) -> io::Result<()> {
-        for f in &mut self.files {
-            f.flush()?;
-        }
-        self.rejections.flush()
+        self.flush()
     }
 }
 

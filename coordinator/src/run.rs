@@ -5,7 +5,8 @@ use crate::engine::{Engine, EngineError};
 use crate::metrics::Latency;
 use crate::output::{CsvOutputs, Summary};
 use crate::record::TickRecord;
-use crate::scenario::Scenario;
+use crate::scenario::{Event, Scenario};
+use crate::store::{JournalEntry, JournalInput, RunId, RunStatus, Store, StoreError, now_unix_ms, tick_entry};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,15 +18,34 @@ pub struct RunOptions {
     pub out: Option<PathBuf>,
     /// Show a progress bar on the terminal.
     pub progress: bool,
+    /// Append to existing output files (a resumed run) instead of starting them afresh.
+    pub append: bool,
 }
 
 /// What a driver shares with the outside while it runs: a stop flag checked between ticks, the
-/// latency histograms, and the last tick's record (for status and public market queries).
+/// latency histograms, the last tick's record (for status and public market queries), and an
+/// inbox of external inputs (control injects) taken in between ticks.
 #[derive(Clone, Default)]
 pub struct Hooks {
     pub stop: Arc<AtomicBool>,
     pub latency: Arc<Mutex<Latency>>,
     pub last: Arc<Mutex<Option<TickRecord>>>,
+    pub inbox: Arc<Mutex<Vec<Inject>>>,
+}
+
+/// An external event waiting to be scheduled, and where to say whether it was.
+pub struct Inject {
+    pub event: Event,
+    pub source: String,
+    pub reply: tokio::sync::oneshot::Sender<Result<u32, String>>,
+}
+
+/// Where and how a driven run is recorded.
+pub struct Persist {
+    pub store: Arc<Store>,
+    pub run: RunId,
+    /// A full snapshot every this many ticks (and at the start and the end).
+    pub snapshot_every: u32,
 }
 
 /// How a run driven to its end (or stopped) came out.
@@ -40,6 +60,8 @@ pub struct Outcome {
 pub enum RunError {
     #[error(transparent)]
     Engine(#[from] EngineError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error("cannot write outputs to {path}: {source}")]
     Output { path: PathBuf, source: std::io::Error },
 }
@@ -47,22 +69,35 @@ pub enum RunError {
 /// Runs a scenario to the end in this process and returns its summary.
 pub fn run_embedded(scenario: Arc<Scenario>, options: &RunOptions) -> Result<Summary, RunError> {
     let mut engine = Engine::embedded(scenario.clone());
-    Ok(drive(&mut engine, options, &Hooks::default())?.summary)
+    Ok(drive(&mut engine, options, &Hooks::default(), None)?.summary)
 }
 
 /// Steps an engine to the end (or until `hooks.stop` is set), writing outputs, recording
 /// latency and collecting the summary. On an engine error the outputs of every completed tick
 /// are flushed before the error is returned.
-pub fn drive(engine: &mut Engine, options: &RunOptions, hooks: &Hooks) -> Result<Outcome, RunError> {
+pub fn drive(
+    engine: &mut Engine,
+    options: &RunOptions,
+    hooks: &Hooks,
+    persist: Option<&Persist>,
+) -> Result<Outcome, RunError> {
     let scenario = Arc::new(engine.scenario().clone());
     let io_err = |path: &PathBuf| {
         let path = path.clone();
         move |source| RunError::Output { path, source }
     };
     let mut outputs = match &options.out {
-        Some(dir) => Some(CsvOutputs::create(dir, &scenario).map_err(io_err(dir))?),
+        Some(dir) => Some(CsvOutputs::open(dir, &scenario, options.append).map_err(io_err(dir))?),
         None => None,
     };
+    let mut journal_seq = 0u32;
+    if let Some(p) = persist {
+        let tick = engine.state().tick.0;
+        if !p.store.snapshot_ticks(p.run)?.contains(&tick) {
+            p.store.put_snapshot(p.run, tick, engine.state())?;
+        }
+        journal_seq = p.store.journal(p.run)?.len() as u32;
+    }
     let bar = if options.progress {
         let bar = indicatif::ProgressBar::new(u64::from(scenario.ticks));
         bar.set_style(
@@ -79,6 +114,7 @@ pub fn drive(engine: &mut Engine, options: &RunOptions, hooks: &Hooks) -> Result
     let mut summary = Summary::new(&scenario);
     let mut failure = None;
     while !engine.is_finished() && !hooks.stop.load(Ordering::Relaxed) {
+        take_injects(engine, hooks, persist, &mut journal_seq)?;
         let (record, times) = match engine.step_timed() {
             Ok(r) => r,
             Err(e) => {
@@ -90,9 +126,22 @@ pub fn drive(engine: &mut Engine, options: &RunOptions, hooks: &Hooks) -> Result
         if let (Some(out), Some(dir)) = (outputs.as_mut(), &options.out) {
             out.write(&scenario, &record).map_err(io_err(dir))?;
         }
-        let persist = started.elapsed();
+        if let Some(p) = persist {
+            let state = engine.state();
+            p.store.put_tick(p.run, record.tick.0, &tick_entry(state, &scenario, record.digest))?;
+            let next = state.tick.0;
+            if next.is_multiple_of(p.snapshot_every.max(1)) || engine.is_finished() {
+                if let Some(out) = outputs.as_mut() {
+                    // Outputs on disk must cover every snapshotted tick, so a resume can trust them.
+                    out.flush().map_err(|e| RunError::Output { path: out.dir().to_path_buf(), source: e })?;
+                }
+                p.store.put_snapshot(p.run, next, state)?;
+                p.store.update_run(p.run, |m| m.ticks_done = next)?;
+            }
+        }
+        let persist_time = started.elapsed();
         summary.add(&scenario, &record);
-        lock(&hooks.latency).record(&times, persist);
+        lock(&hooks.latency).record(&times, persist_time);
         *lock(&hooks.last) = Some(record);
         bar.inc(1);
     }
@@ -100,10 +149,49 @@ pub fn drive(engine: &mut Engine, options: &RunOptions, hooks: &Hooks) -> Result
     if let (Some(out), Some(dir)) = (outputs, &options.out) {
         out.finish().map_err(io_err(dir))?;
     }
+    let status = match (&failure, engine.is_finished()) {
+        (Some(_), _) => RunStatus::Failed,
+        (None, true) => RunStatus::Completed,
+        (None, false) => RunStatus::Interrupted,
+    };
+    if let Some(p) = persist {
+        let ticks_done = engine.state().tick.0;
+        let error = failure.as_ref().map(|e| e.to_string());
+        p.store.update_run(p.run, |m| {
+            m.status = status;
+            m.ticks_done = ticks_done;
+            m.error = error;
+        })?;
+        p.store.flush()?;
+    }
     match failure {
         Some(e) => Err(e.into()),
         None => Ok(Outcome { completed: engine.is_finished(), summary }),
     }
+}
+
+/// Schedules the injects waiting in the inbox, journaling each one that is accepted.
+fn take_injects(engine: &mut Engine, hooks: &Hooks, persist: Option<&Persist>, seq: &mut u32) -> Result<(), RunError> {
+    let waiting: Vec<Inject> = std::mem::take(&mut *lock(&hooks.inbox));
+    for inject in waiting {
+        let tick = inject.event.tick.0;
+        let verdict = engine.schedule(inject.event.clone());
+        if verdict.is_ok()
+            && let Some(p) = persist
+        {
+            let entry = JournalEntry {
+                tick,
+                seq: *seq,
+                source: inject.source.clone(),
+                received_unix_ms: now_unix_ms(),
+                input: JournalInput::Inject(inject.event),
+            };
+            p.store.append_journal(p.run, &entry)?;
+            *seq += 1;
+        }
+        let _ = inject.reply.send(verdict.map(|()| tick));
+    }
+    Ok(())
 }
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it (these hold metrics and

@@ -281,7 +281,7 @@ pub struct AgentDef {
     pub spec: AgentSpec,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Event {
     pub tick: Tick,
     /// The name `lift` refers to (defaults to `event-N`, N its position in the file).
@@ -306,7 +306,7 @@ impl Partners {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum QuotaSize {
     /// A share of the exporter's exports of this market over the last year (basis points).
     ShareOfLastYearBp(u32),
@@ -314,7 +314,7 @@ pub enum QuotaSize {
     PerYear(Quantity),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum EventKind {
     ExportBan {
         nation: NationId,
@@ -422,11 +422,51 @@ pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
         let field = e.span().map(|s| describe_span(text, s.start)).unwrap_or_else(|| "(file)".into());
         ScenarioError { file: file.into(), line, column, field, message: e.message().trim().to_string() }
     })?;
-    let mut v = Validator { text, file, errors: Vec::new() };
+    let mut v = Validator { text, file, errors: Vec::new(), known_names: Vec::new() };
     let scenario = v.scenario(raw);
     match v.errors.into_iter().next() {
         Some(e) => Err(e),
         None => Ok(scenario),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEvents {
+    #[serde(default)]
+    events: Vec<RawEvent>,
+}
+
+/// Validates a file of `[[events]]` tables (the scenario format's events) against `scenario`:
+/// for a fork's `--events` and for control injects. `lift` may also target the scenario's own
+/// events. Errors name `file` and lines in `text`.
+pub fn parse_events(text: &str, file: &str, scenario: &Scenario) -> Result<Vec<Event>, ScenarioError> {
+    let to_error = |e: toml::de::Error| {
+        let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
+        let field = e.span().map(|s| describe_span(text, s.start)).unwrap_or_else(|| "(file)".into());
+        ScenarioError { file: file.into(), line, column, field, message: e.message().trim().to_string() }
+    };
+    let events: RawEvents = toml::from_str(text).map_err(to_error)?;
+    // The scenario's own text parsed before, so it parses again; its nations and commodities
+    // are what the events may name.
+    let mut raw: RawFile = toml::from_str(&scenario.source).map_err(|e| ScenarioError {
+        file: file.into(),
+        line: 0,
+        column: 0,
+        field: "(scenario)".into(),
+        message: format!("the run's scenario no longer parses: {}", e.message()),
+    })?;
+    raw.events = events.events;
+    let mut v = Validator {
+        text,
+        file,
+        errors: Vec::new(),
+        known_names: scenario.events.iter().map(|e| e.name.clone()).collect(),
+    };
+    let parsed = v.events(&raw, scenario.ticks);
+    match v.errors.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(parsed),
     }
 }
 
@@ -447,6 +487,8 @@ struct Validator<'a> {
     text: &'a str,
     file: &'a str,
     errors: Vec<ScenarioError>,
+    /// Names of events defined elsewhere that `lift` may target (a fork's parent's events).
+    known_names: Vec<String>,
 }
 
 /// Largest yearly tonnage or price accepted; anything beyond is a typo, not a world.
@@ -828,7 +870,8 @@ impl Validator<'_> {
         let action = e.action.as_str();
         if action == "lift" {
             let target = self.required(p, "target", action, &e.target)?.clone();
-            let known = raw.events.iter().enumerate().any(|(j, o)| event_name(o, j) == target);
+            let known = raw.events.iter().enumerate().any(|(j, o)| event_name(o, j) == target)
+                || self.known_names.contains(&target);
             if !known {
                 self.fail(&p.key("target"), format!("no event is named \"{target}\""));
             }

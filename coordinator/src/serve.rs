@@ -13,8 +13,9 @@ use crate::engine::{Engine, Placement};
 use crate::metrics::Latency;
 use crate::output::Summary;
 use crate::remote::{NodeEvent, Outbound, RemoteHost, Traffic};
-use crate::run::{Hooks, RunError, RunOptions, drive, lock};
+use crate::run::{Hooks, Inject, Persist, RunError, RunOptions, drive, lock};
 use crate::scenario::Scenario;
+use crate::store::RunStatus;
 use agents::AgentId;
 use proto::v1::agent_nodes_server::{AgentNodes, AgentNodesServer};
 use proto::v1::control_server::{Control, ControlServer};
@@ -50,8 +51,11 @@ impl PlacementKind {
     }
 }
 
-#[derive(Clone, Debug)]
 pub struct ServeOptions {
+    /// The run's id as nodes see it (the store's run number when the run is recorded).
+    pub run_id: String,
+    /// Where the run is recorded, if it is.
+    pub persist: Option<Persist>,
     pub nodes: usize,
     pub placement: PlacementKind,
     /// How long to wait for a node's actions each tick.
@@ -255,6 +259,27 @@ impl Control for ControlService {
             latency,
         }))
     }
+
+    async fn inject(&self, request: Request<v1::InjectRequest>) -> Result<Response<v1::InjectReply>, Status> {
+        let s = &self.0;
+        let text = request.into_inner().events_toml;
+        let events = crate::scenario::parse_events(&text, "inject", &s.scenario)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        if events.is_empty() {
+            return Err(Status::invalid_argument("no [[events]] table in the request"));
+        }
+        let mut effective_ticks = Vec::new();
+        for event in events {
+            let (reply, verdict) = tokio::sync::oneshot::channel();
+            lock(&s.hooks.inbox).push(Inject { event, source: "control".into(), reply });
+            match verdict.await {
+                Ok(Ok(tick)) => effective_ticks.push(tick),
+                Ok(Err(why)) => return Err(Status::failed_precondition(why)),
+                Err(_) => return Err(Status::unavailable("the run ended before the inject could be scheduled")),
+            }
+        }
+        Ok(Response::new(v1::InjectReply { effective_ticks }))
+    }
 }
 
 #[derive(Clone)]
@@ -290,20 +315,15 @@ fn no_delay(stream: std::io::Result<tokio::net::TcpStream>) -> std::io::Result<t
     stream
 }
 
-/// A run id: scenario, seed and this process, so two coordinators never share one.
-pub fn run_id(scenario: &Scenario) -> String {
-    format!("{}-s{}-p{}", scenario.name, scenario.seed, std::process::id())
-}
-
 /// Serves `scenario` on `listener` until the run ends, fails, or `shutdown` resolves.
 /// `on_ready` is called once the server accepts connections, with the run id.
 pub async fn serve(
     listener: TcpListener,
     scenario: Arc<Scenario>,
-    options: ServeOptions,
+    mut options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<ServeReport, ServeError> {
-    let run_id = run_id(&scenario);
+    let run_id = options.run_id.clone();
     let shared = Arc::new(Shared {
         run_id: run_id.clone(),
         scenario: scenario.clone(),
@@ -354,7 +374,16 @@ pub async fn serve(
         let _ = interrupted_tx.send(true);
     });
 
-    let result = run_when_joined(&shared, &options, &mut interrupted).await;
+    let result = run_when_joined(&shared, &mut options, &mut interrupted).await;
+    // A run that never started is still on record: say how it ended.
+    if let (Err(e), Some(p)) = (&result, &options.persist) {
+        let status = if matches!(e, ServeError::Interrupted) { RunStatus::Interrupted } else { RunStatus::Failed };
+        let _ = p.store.update_run(p.run, |m| {
+            m.status = status;
+            m.error = Some(e.to_string());
+        });
+        let _ = p.store.flush();
+    }
     // Tell every node how the run ended, then stop serving.
     let (ok, reason) = match &result {
         Ok(r) if r.completed => (true, format!("run {run_id} completed {} ticks", r.ticks)),
@@ -390,7 +419,7 @@ pub async fn serve(
 
 async fn run_when_joined(
     shared: &Arc<Shared>,
-    options: &ServeOptions,
+    options: &mut ServeOptions,
     interrupted: &mut tokio::sync::watch::Receiver<bool>,
 ) -> Result<ServeReport, ServeError> {
     let deadline = tokio::time::Instant::now() + options.join_timeout;
@@ -457,9 +486,10 @@ async fn run_when_joined(
 
     let hooks = shared.hooks.clone();
     let run = options.run.clone();
+    let persist = options.persist.take();
     let engine_thread = tokio::task::spawn_blocking(move || {
         let mut engine = Engine::with_hosts(scenario, hosts, placement);
-        drive(&mut engine, &run, &hooks)
+        drive(&mut engine, &run, &hooks, persist.as_ref())
     });
     let outcome = engine_thread.await.map_err(|e| ServeError::Thread(e.to_string()))??;
     let latency = lock(&shared.hooks.latency).clone();

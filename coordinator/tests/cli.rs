@@ -4,8 +4,19 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// Runs the binary with its own run database, so tests running in parallel never share one.
 fn chokepoint(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_chokepoint")).args(args).output().expect("the chokepoint binary runs")
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let db = std::env::temp_dir().join(format!("chokepoint-cli-db-{}-{n}", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_chokepoint"))
+        .arg("--db")
+        .arg(&db)
+        .args(args)
+        .output()
+        .expect("the chokepoint binary runs");
+    let _ = std::fs::remove_dir_all(db);
+    out
 }
 
 fn scenario(file: &str) -> String {

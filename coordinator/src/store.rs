@@ -1,0 +1,408 @@
+//! The run store: one sled database per coordinator, and the only module that touches sled.
+//!
+//! Keys are versioned and big-endian so scans come back in (run, tick) order:
+//!
+//! | key | value |
+//! |---|---|
+//! | `v1/run/` run | `RunMeta` as JSON |
+//! | `v1/tick/` run tick | `TickEntry` (digest and per-part digests), postcard |
+//! | `v1/snap/` run tick | a snapshot envelope: magic, format version, BLAKE3 checksum, postcard `WorldState` |
+//! | `v1/jrnl/` run tick seq | `JournalEntry` as JSON |
+//!
+//! A snapshot is flushed to disk before `put_snapshot` returns. Reading one checks its magic,
+//! version and checksum; a torn or corrupted snapshot is skipped (with a warning) in favour of the
+//! one before it. sled holds an exclusive lock on the database: a second process gets
+//! [`StoreError::Locked`], never a panic.
+
+use crate::digest::Digest;
+use crate::scenario::Event;
+use crate::world::WorldState;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// A run's number in its database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RunId(pub u64);
+
+impl std::fmt::Display for RunId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Completed,
+    Failed,
+    Interrupted,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Completed => "completed",
+            RunStatus::Failed => "failed",
+            RunStatus::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// Everything needed to rebuild a run's scenario exactly, and what became of the run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunMeta {
+    pub scenario_name: String,
+    /// Where the scenario was read from (informational).
+    pub scenario_path: String,
+    /// The scenario file's text, verbatim.
+    pub scenario_text: String,
+    pub seed: u64,
+    pub ticks: u32,
+    /// The full list of scheduled events when it differs from the scenario's (a fork with
+    /// `--events`).
+    pub events: Option<Vec<Event>>,
+    pub version: String,
+    /// Wall-clock start, milliseconds since the Unix epoch (metadata only).
+    pub started_unix_ms: u64,
+    pub status: RunStatus,
+    /// Ticks completed and recorded.
+    pub ticks_done: u32,
+    pub snapshot_every: u32,
+    /// `(parent, tick)` for a fork.
+    pub parent: Option<(RunId, u32)>,
+    /// "embedded" or "served on N nodes".
+    pub mode: String,
+    pub out_dir: String,
+    pub error: Option<String>,
+}
+
+/// What is kept for every tick: the state digest and digests of its parts, so a replay that
+/// diverges can say where.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TickEntry {
+    pub digest: [u8; 32],
+    /// (part name, first 16 bytes of its digest), in a fixed order.
+    pub parts: Vec<(String, [u8; 16])>,
+}
+
+/// One external input: something a player or the control cell did, keyed by the tick it takes
+/// effect at.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    pub tick: u32,
+    pub seq: u32,
+    /// Who: "control", or a nation's code for a player.
+    pub source: String,
+    /// Wall-clock time it was received, milliseconds since the Unix epoch (metadata only).
+    pub received_unix_ms: u64,
+    pub input: JournalInput,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JournalInput {
+    /// An event injected by the control cell.
+    Inject(Event),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "the database at {path} is in use by another process (sled holds an exclusive lock); stop that process or pass another --db"
+    )]
+    Locked { path: PathBuf },
+    #[error("the database at {path} is corrupted and cannot be opened: {detail}")]
+    Corrupted { path: PathBuf, detail: String },
+    #[error("database error at {path}: {detail}")]
+    Sled { path: PathBuf, detail: String },
+    #[error("there is no run {0} in this database (see `chokepoint runs`)")]
+    NoRun(RunId),
+    #[error("the record of run {run} is unreadable: {detail}")]
+    BadRecord { run: RunId, detail: String },
+    #[error(
+        "snapshot of run {run} at tick {tick} has format version {found}; this build reads version {SNAPSHOT_FORMAT}"
+    )]
+    IncompatibleSnapshot { run: RunId, tick: u32, found: u16 },
+}
+
+/// The first bytes of every snapshot.
+const SNAPSHOT_MAGIC: &[u8; 4] = b"CKPT";
+/// Bump when `WorldState`'s encoding changes; older snapshots are then refused.
+pub const SNAPSHOT_FORMAT: u16 = 1;
+const HEADER: usize = 4 + 2 + 32;
+
+pub struct Store {
+    db: sled::Db,
+    path: PathBuf,
+}
+
+fn run_key(run: RunId) -> Vec<u8> {
+    let mut k = b"v1/run/".to_vec();
+    k.extend_from_slice(&run.0.to_be_bytes());
+    k
+}
+
+fn tick_key(prefix: &[u8], run: RunId, tick: u32) -> Vec<u8> {
+    let mut k = prefix.to_vec();
+    k.extend_from_slice(&run.0.to_be_bytes());
+    k.extend_from_slice(&tick.to_be_bytes());
+    k
+}
+
+fn run_prefix(prefix: &[u8], run: RunId) -> Vec<u8> {
+    let mut k = prefix.to_vec();
+    k.extend_from_slice(&run.0.to_be_bytes());
+    k
+}
+
+fn tick_of(key: &[u8], prefix_len: usize) -> u32 {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&key[prefix_len + 8..prefix_len + 12]);
+    u32::from_be_bytes(b)
+}
+
+const TICK: &[u8] = b"v1/tick/";
+const SNAP: &[u8] = b"v1/snap/";
+const JRNL: &[u8] = b"v1/jrnl/";
+
+/// Milliseconds since the Unix epoch, for metadata only (never for simulation).
+#[allow(clippy::disallowed_methods)]
+pub fn now_unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let path = path.to_path_buf();
+        // sled may panic on some corrupted files; catch that (quietly) and report it as an error.
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let opened = std::panic::catch_unwind(|| sled::Config::new().path(&path).open());
+        std::panic::set_hook(previous);
+        match opened {
+            Ok(Ok(db)) => Ok(Store { db, path }),
+            Ok(Err(sled::Error::Io(e))) if e.to_string().contains("could not acquire lock") => {
+                Err(StoreError::Locked { path })
+            }
+            Ok(Err(sled::Error::Corruption { .. })) => {
+                Err(StoreError::Corrupted { path, detail: "sled found corrupted data".into() })
+            }
+            Ok(Err(e)) => Err(StoreError::Sled { path, detail: e.to_string() }),
+            Err(panic) => {
+                let detail = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "sled panicked while reading it".into());
+                Err(StoreError::Corrupted { path, detail })
+            }
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, e: sled::Error) -> StoreError {
+        StoreError::Sled { path: self.path.clone(), detail: e.to_string() }
+    }
+
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map(|_| ()).map_err(|e| self.err(e))
+    }
+
+    /// Records a new run and returns its id.
+    pub fn create_run(&self, meta: &RunMeta) -> Result<RunId, StoreError> {
+        // Ids start at 1 and grow by one; the counter is its own key, updated atomically.
+        let next = self
+            .db
+            .update_and_fetch(b"v1/meta/next-run", |old| {
+                let n = old.and_then(|b| <[u8; 8]>::try_from(b).ok()).map_or(0, u64::from_be_bytes);
+                Some((n + 1).to_be_bytes().to_vec())
+            })
+            .map_err(|e| self.err(e))?
+            .and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok())
+            .map_or(1, u64::from_be_bytes);
+        let id = RunId(next);
+        self.put_run(id, meta)?;
+        self.flush()?;
+        Ok(id)
+    }
+
+    pub fn put_run(&self, id: RunId, meta: &RunMeta) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(meta).map_err(|e| StoreError::BadRecord { run: id, detail: e.to_string() })?;
+        self.db.insert(run_key(id), bytes).map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    pub fn run(&self, id: RunId) -> Result<RunMeta, StoreError> {
+        let bytes = self.db.get(run_key(id)).map_err(|e| self.err(e))?.ok_or(StoreError::NoRun(id))?;
+        serde_json::from_slice(&bytes).map_err(|e| StoreError::BadRecord { run: id, detail: e.to_string() })
+    }
+
+    /// Changes a run's record.
+    pub fn update_run(&self, id: RunId, f: impl FnOnce(&mut RunMeta)) -> Result<RunMeta, StoreError> {
+        let mut meta = self.run(id)?;
+        f(&mut meta);
+        self.put_run(id, &meta)?;
+        Ok(meta)
+    }
+
+    /// Every run, in id order.
+    pub fn runs(&self) -> Result<Vec<(RunId, RunMeta)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.db.scan_prefix(b"v1/run/") {
+            let (k, v) = item.map_err(|e| self.err(e))?;
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&k[7..15]);
+            let id = RunId(u64::from_be_bytes(b));
+            let meta =
+                serde_json::from_slice(&v).map_err(|e| StoreError::BadRecord { run: id, detail: e.to_string() })?;
+            out.push((id, meta));
+        }
+        Ok(out)
+    }
+
+    pub fn put_tick(&self, run: RunId, tick: u32, entry: &TickEntry) -> Result<(), StoreError> {
+        let bytes = postcard::to_allocvec(entry).map_err(|e| StoreError::BadRecord { run, detail: e.to_string() })?;
+        self.db.insert(tick_key(TICK, run, tick), bytes).map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// The recorded entries of a run's ticks, in tick order.
+    pub fn ticks(&self, run: RunId) -> Result<Vec<(u32, TickEntry)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.db.scan_prefix(run_prefix(TICK, run)) {
+            let (k, v) = item.map_err(|e| self.err(e))?;
+            let entry = postcard::from_bytes(&v).map_err(|e| StoreError::BadRecord { run, detail: e.to_string() })?;
+            out.push((tick_of(&k, TICK.len()), entry));
+        }
+        Ok(out)
+    }
+
+    /// Forgets recorded ticks from `from` on (a resumed run re-records them).
+    pub fn truncate_ticks(&self, run: RunId, from: u32) -> Result<(), StoreError> {
+        let keys: Vec<_> = self
+            .db
+            .range(tick_key(TICK, run, from)..run_prefix(TICK, RunId(run.0 + 1)))
+            .keys()
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.err(e))?;
+        let mut batch = sled::Batch::default();
+        for k in keys {
+            batch.remove(k);
+        }
+        self.db.apply_batch(batch).map_err(|e| self.err(e))
+    }
+
+    /// Writes a snapshot of the state at the start of `tick` and flushes it to disk. Returns
+    /// its size in bytes.
+    pub fn put_snapshot(&self, run: RunId, tick: u32, state: &WorldState) -> Result<usize, StoreError> {
+        let payload = postcard::to_allocvec(state).map_err(|e| StoreError::BadRecord { run, detail: e.to_string() })?;
+        let mut bytes = Vec::with_capacity(HEADER + payload.len());
+        bytes.extend_from_slice(SNAPSHOT_MAGIC);
+        bytes.extend_from_slice(&SNAPSHOT_FORMAT.to_be_bytes());
+        bytes.extend_from_slice(blake3::hash(&payload).as_bytes());
+        bytes.extend_from_slice(&payload);
+        let size = bytes.len();
+        self.db.insert(tick_key(SNAP, run, tick), bytes).map_err(|e| self.err(e))?;
+        self.flush()?;
+        Ok(size)
+    }
+
+    /// Overwrites a snapshot's raw bytes (tests use this to simulate a torn write).
+    pub fn put_raw_snapshot(&self, run: RunId, tick: u32, bytes: &[u8]) -> Result<(), StoreError> {
+        self.db.insert(tick_key(SNAP, run, tick), bytes).map_err(|e| self.err(e))?;
+        self.flush()
+    }
+
+    /// The ticks at which `run` has snapshots.
+    pub fn snapshot_ticks(&self, run: RunId) -> Result<Vec<u32>, StoreError> {
+        self.db
+            .scan_prefix(run_prefix(SNAP, run))
+            .keys()
+            .map(|k| k.map(|k| tick_of(&k, SNAP.len())).map_err(|e| self.err(e)))
+            .collect()
+    }
+
+    /// The latest readable snapshot at or before `tick`. Corrupted ones are skipped with a
+    /// warning; one of an incompatible format is an error (it would be wrong to skip it silently).
+    pub fn snapshot_at_or_before(&self, run: RunId, tick: u32) -> Result<Option<(u32, WorldState)>, StoreError> {
+        let candidates: Vec<u32> = self.snapshot_ticks(run)?.into_iter().filter(|t| *t <= tick).collect();
+        for t in candidates.into_iter().rev() {
+            let Some(bytes) = self.db.get(tick_key(SNAP, run, t)).map_err(|e| self.err(e))? else { continue };
+            match decode_snapshot(&bytes) {
+                Ok(state) => return Ok(Some((t, state))),
+                Err(SnapshotProblem::Version(found)) => {
+                    return Err(StoreError::IncompatibleSnapshot { run, tick: t, found });
+                }
+                Err(SnapshotProblem::Damaged(why)) => {
+                    tracing::warn!("snapshot of run {run} at tick {t} is damaged ({why}); using the one before it");
+                    eprintln!("warning: snapshot of run {run} at tick {t} is damaged ({why}); using the one before it");
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    pub fn append_journal(&self, run: RunId, entry: &JournalEntry) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(entry).map_err(|e| StoreError::BadRecord { run, detail: e.to_string() })?;
+        let mut key = tick_key(JRNL, run, entry.tick);
+        key.extend_from_slice(&entry.seq.to_be_bytes());
+        self.db.insert(key, bytes).map_err(|e| self.err(e))?;
+        self.flush()
+    }
+
+    /// Overwrites one journal entry in place (tests use this to tamper with a run).
+    pub fn put_raw_journal(&self, run: RunId, tick: u32, seq: u32, bytes: &[u8]) -> Result<(), StoreError> {
+        let mut key = tick_key(JRNL, run, tick);
+        key.extend_from_slice(&seq.to_be_bytes());
+        self.db.insert(key, bytes).map_err(|e| self.err(e))?;
+        self.flush()
+    }
+
+    /// A run's journal, in (tick, seq) order.
+    pub fn journal(&self, run: RunId) -> Result<Vec<JournalEntry>, StoreError> {
+        self.db
+            .scan_prefix(run_prefix(JRNL, run))
+            .values()
+            .map(|v| {
+                let v = v.map_err(|e| self.err(e))?;
+                serde_json::from_slice(&v)
+                    .map_err(|e| StoreError::BadRecord { run, detail: format!("journal entry: {e}") })
+            })
+            .collect()
+    }
+
+    /// The database's size on disk in bytes.
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+}
+
+enum SnapshotProblem {
+    Version(u16),
+    Damaged(String),
+}
+
+fn decode_snapshot(bytes: &[u8]) -> Result<WorldState, SnapshotProblem> {
+    if bytes.len() < HEADER || &bytes[..4] != SNAPSHOT_MAGIC {
+        return Err(SnapshotProblem::Damaged("bad header".into()));
+    }
+    let version = u16::from_be_bytes([bytes[4], bytes[5]]);
+    if version != SNAPSHOT_FORMAT {
+        return Err(SnapshotProblem::Version(version));
+    }
+    let payload = &bytes[HEADER..];
+    if blake3::hash(payload).as_bytes() != &bytes[6..38] {
+        return Err(SnapshotProblem::Damaged("checksum mismatch".into()));
+    }
+    postcard::from_bytes(payload).map_err(|e| SnapshotProblem::Damaged(e.to_string()))
+}
+
+/// The digest and part digests of a state, for a tick entry.
+pub fn tick_entry(state: &WorldState, scenario: &crate::scenario::Scenario, digest: Digest) -> TickEntry {
+    TickEntry { digest: digest.0, parts: crate::digest::parts(state, scenario) }
+}

@@ -1,0 +1,198 @@
+//! A readable view of the world at one tick, with codes and names instead of dense ids: what
+//! `chokepoint state` prints and writes as JSON. Derived from the state, never fed back.
+
+use crate::policy::ActiveRestriction;
+use crate::record::describe_restriction;
+use crate::scenario::Scenario;
+use crate::world::WorldState;
+use agents::{MarketId, NationId};
+use serde::Serialize;
+
+#[derive(Debug, Serialize)]
+pub struct WorldView {
+    pub scenario: String,
+    pub seed: u64,
+    /// The state at the start of this tick (after `tick` ticks have run).
+    pub tick: u32,
+    pub digest: String,
+    pub markets: Vec<MarketRow>,
+    pub nations: Vec<NationRow>,
+    pub agents: Vec<AgentRow>,
+    pub restrictions: Vec<RestrictionRow>,
+    pub shipments_in_transit_kg: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MarketRow {
+    pub commodity: String,
+    pub stage: String,
+    pub price_cents_per_kg: i64,
+    pub volume_kg: i64,
+    pub domestic_prices: Vec<(String, i64)>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NationRow {
+    pub nation: String,
+    pub name: String,
+    pub treasury_cents: i64,
+    pub stockpiles: Vec<StockpileRow>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StockpileRow {
+    pub commodity: String,
+    pub stock_kg: i64,
+    pub target_days: u32,
+    pub ordered_release_kg: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AgentRow {
+    pub id: u32,
+    pub name: String,
+    pub kind: String,
+    pub nation: String,
+    pub cash_cents: i64,
+    pub holdings: Vec<(String, i64)>,
+    pub forecasts: Vec<(String, i64)>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RestrictionRow {
+    pub name: String,
+    pub since_tick: u32,
+    pub description: String,
+}
+
+fn market_name(s: &Scenario, m: MarketId) -> String {
+    format!("{} {}", s.commodity_code(m.commodity), m.stage.as_str())
+}
+
+impl WorldView {
+    pub fn new(s: &Scenario, state: &WorldState, digest: &str) -> WorldView {
+        let markets = state
+            .markets
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let id = MarketId::from_index(i);
+                MarketRow {
+                    commodity: s.commodity_code(id.commodity).to_string(),
+                    stage: id.stage.as_str().to_string(),
+                    price_cents_per_kg: m.last_price.0,
+                    volume_kg: m.last_volume.0,
+                    domestic_prices: m
+                        .domestic_prices
+                        .iter()
+                        .map(|(n, p)| (s.nation_code(*n).to_string(), p.0))
+                        .collect(),
+                }
+            })
+            .collect();
+        let nations = state
+            .nations
+            .iter()
+            .enumerate()
+            .map(|(n, nation)| {
+                let agency = &state.agents[n];
+                NationRow {
+                    nation: s.nation_code(NationId(n as u16)).to_string(),
+                    name: s.nations[n].name.clone(),
+                    treasury_cents: agency.cash.0,
+                    stockpiles: nation
+                        .stockpiles
+                        .iter()
+                        .map(|p| StockpileRow {
+                            commodity: s.commodity_code(p.commodity).to_string(),
+                            stock_kg: agency.holding(MarketId::refined(p.commodity)).0,
+                            target_days: p.target_days,
+                            ordered_release_kg: p.ordered_release.0,
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        let agents = state
+            .agents
+            .iter()
+            .zip(&s.agents)
+            .enumerate()
+            .map(|(i, (a, def))| AgentRow {
+                id: i as u32,
+                name: def.name.clone(),
+                kind: def.spec.kind().to_string(),
+                nation: s.nation_code(def.spec.nation()).to_string(),
+                cash_cents: a.cash.0,
+                holdings: a.holdings.iter().map(|(m, q)| (market_name(s, *m), q.0)).collect(),
+                forecasts: a.memory.forecasts.iter().map(|(m, p)| (market_name(s, *m), p.0)).collect(),
+            })
+            .collect();
+        let restrictions = state
+            .policies
+            .active
+            .iter()
+            .map(|ActiveRestriction { name, since, rule }| RestrictionRow {
+                name: name.clone(),
+                since_tick: since.0,
+                description: describe_restriction(s, rule),
+            })
+            .collect();
+        WorldView {
+            scenario: s.name.clone(),
+            seed: s.seed,
+            tick: state.tick.0,
+            digest: digest.to_string(),
+            markets,
+            nations,
+            agents,
+            restrictions,
+            shipments_in_transit_kg: state.shipments.iter().map(|x| x.quantity.0).sum(),
+        }
+    }
+
+    /// A short human-readable summary.
+    pub fn render(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{} (seed {}) at the start of tick {}; digest {}",
+            self.scenario, self.seed, self.tick, self.digest
+        );
+        let _ = writeln!(out, "\nMarkets (last clearing price US$/kg, volume t)");
+        for m in &self.markets {
+            let domestic: Vec<String> =
+                m.domestic_prices.iter().map(|(n, p)| format!("{n} {}.{:02}", p / 100, p % 100)).collect();
+            let domestic =
+                if domestic.is_empty() { String::new() } else { format!("  domestic: {}", domestic.join(", ")) };
+            let _ = writeln!(
+                out,
+                "  {:<6} {:<8} {:>12} {:>12}{domestic}",
+                m.commodity,
+                m.stage,
+                format!("{}.{:02}", m.price_cents_per_kg / 100, m.price_cents_per_kg % 100),
+                m.volume_kg / 1000
+            );
+        }
+        let _ = writeln!(out, "\nNations (treasury US$, stockpiles t)");
+        for n in &self.nations {
+            let piles: Vec<String> =
+                n.stockpiles.iter().map(|p| format!("{} {}", p.commodity, p.stock_kg / 1000)).collect();
+            let _ = writeln!(out, "  {:<4} {:>18}  {}", n.nation, n.treasury_cents / 100, piles.join(", "));
+        }
+        if !self.restrictions.is_empty() {
+            let _ = writeln!(out, "\nRestrictions in force");
+            for r in &self.restrictions {
+                let _ = writeln!(out, "  {} (since tick {}): {}", r.name, r.since_tick, r.description);
+            }
+        }
+        let _ = writeln!(
+            out,
+            "\n{} agents; {} kg in transit. Use --json FILE for everything.",
+            self.agents.len(),
+            self.shipments_in_transit_kg
+        );
+        out
+    }
+}
