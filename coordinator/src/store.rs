@@ -406,3 +406,8 @@ fn decode_snapshot(bytes: &[u8]) -> Result<WorldState, SnapshotProblem> {
 pub fn tick_entry(state: &WorldState, scenario: &crate::scenario::Scenario, digest: Digest) -> TickEntry {
     TickEntry { digest: digest.0, parts: crate::digest::parts(state, scenario) }
 }
+
+/// The size of a state's snapshot payload in bytes.
+pub fn encoded_len(state: &WorldState) -> usize {
+    postcard::to_allocvec(state).map_or(0, |v| v.len())
+}
