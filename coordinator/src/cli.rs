@@ -131,6 +131,13 @@ pub enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Write a self-contained HTML after-action report with SVG charts for a recorded run.
+    Report {
+        run: u64,
+        /// Output folder (default: out/report-run<ID>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Print the world of a run at the start of tick T, or write it as JSON.
     State {
         run: u64,
@@ -393,6 +400,25 @@ pub fn execute(db: &Path, command: Command) -> anyhow::Result<ExitCode> {
             let s = history::scenario_of(&meta)?;
             print!("{}", summary.render(&s));
             println!("Run {id} forked from run {run} at tick {at}, seed {}; outputs in {}", meta.seed, meta.out_dir);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report { run, out } => {
+            let store = open_store(db)?;
+            let started = std::time::Instant::now();
+            let data = crate::debrief::collect(&store, RunId(run))?;
+            let out = out.unwrap_or_else(|| PathBuf::from("out").join(format!("report-run{run}")));
+            let report = crate::debrief::report::write(&data, &out)
+                .with_context(|| format!("cannot write the report to {}", out.display()))?;
+            for h in &report.highlights {
+                println!("  {h}");
+            }
+            println!(
+                "Report for run {run} ({} ticks, {} charts) written to {} in {:.1} s",
+                data.records.len(),
+                report.charts.len(),
+                report.index.display(),
+                started.elapsed().as_secs_f64()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::State { run, at, json } => {

@@ -231,6 +231,13 @@ impl Engine {
         }
 
         self.check_conservation(tick, &goods_before, money_before, &ledger)?;
+        record.restrictions = self
+            .state
+            .policies
+            .active
+            .iter()
+            .map(|a| (a.name.clone(), crate::record::describe_restriction(&self.scenario, &a.rule)))
+            .collect();
         self.state.tick = next;
         record.digest = digest(&self.state);
         times.apply = started.elapsed();

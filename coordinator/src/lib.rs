@@ -9,6 +9,7 @@
 //! embedded driver) and `cli` (the `chokepoint` command).
 
 pub mod cli;
+pub mod debrief;
 pub mod digest;
 pub mod engine;
 pub mod history;

@@ -24,6 +24,8 @@ pub struct TickRecord {
     pub treasuries: Vec<(NationId, Money)>,
     pub tariffs: Money,
     pub rejections: Vec<Rejection>,
+    /// The restrictions in force after this tick: (name, description).
+    pub restrictions: Vec<(String, String)>,
     /// The events applied during this tick, each with the tick it takes effect at (events due at
     /// tick t+1 are applied at the end of tick t; those due at 0 before the first tick).
     pub events: Vec<(Tick, String)>,

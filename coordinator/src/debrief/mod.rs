@@ -1,0 +1,42 @@
+//! After-action review of recorded runs: the data of a whole run (`collect`), the HTML report
+//! with its charts (`report`), the comparison of two runs (`diff`), tidy exports (`export`) and
+//! the DVR web console (`web`). Everything reads the run store and re-executes from snapshots;
+//! nothing here changes a run.
+
+pub mod chart;
+pub mod report;
+
+use crate::history::{self, HistoryError};
+use crate::record::TickRecord;
+use crate::scenario::Scenario;
+use crate::store::{JournalEntry, RunId, RunMeta, Store};
+
+/// Everything a debrief needs about one run: its record, its scenario, every tick's record, and
+/// its journal of external inputs.
+pub struct RunData {
+    pub run: RunId,
+    pub meta: RunMeta,
+    pub scenario: Scenario,
+    /// The first tick this run itself recorded (a fork's branch tick; 0 otherwise).
+    pub first_tick: u32,
+    pub records: Vec<TickRecord>,
+    pub journal: Vec<JournalEntry>,
+}
+
+/// Re-executes a recorded run from its first snapshot to the last tick it recorded.
+pub fn collect(store: &Store, run: RunId) -> Result<RunData, HistoryError> {
+    let meta = store.run(run)?;
+    let first_tick = store
+        .snapshot_ticks(run)?
+        .first()
+        .copied()
+        .ok_or_else(|| HistoryError::Refused(format!("run {run} has no snapshot to start from")))?;
+    let (mut engine, _) = history::engine_at(store, run, first_tick)?;
+    let mut records = Vec::new();
+    while engine.state().tick.0 < meta.ticks_done && !engine.is_finished() {
+        records.push(engine.step().map_err(crate::run::RunError::from)?);
+    }
+    let scenario = engine.scenario().clone();
+    let journal = store.journal(run)?;
+    Ok(RunData { run, meta, scenario, first_tick, records, journal })
+}
