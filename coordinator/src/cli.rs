@@ -138,6 +138,24 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Write a recorded run's tidy tables (prices, trades, production, stockpiles, shortages,
+    /// events, orders) as CSV or Parquet.
+    Export {
+        run: u64,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: crate::debrief::export::Format,
+        /// Output folder (default: out/export-run<ID>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Compare two recorded runs: the first tick where they diverge and the outcome deltas.
+    Diff {
+        a: u64,
+        b: u64,
+        /// Also write a page with both runs' prices charted to this folder.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Print the world of a run at the start of tick T, or write it as JSON.
     State {
         run: u64,
@@ -419,6 +437,29 @@ pub fn execute(db: &Path, command: Command) -> anyhow::Result<ExitCode> {
                 report.index.display(),
                 started.elapsed().as_secs_f64()
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export { run, format, out } => {
+            let store = open_store(db)?;
+            let data = crate::debrief::collect(&store, RunId(run))?;
+            let out = out.unwrap_or_else(|| PathBuf::from("out").join(format!("export-run{run}")));
+            let files = crate::debrief::export::write(&data, &out, format)
+                .with_context(|| format!("cannot write to {}", out.display()))?;
+            for table in crate::debrief::export::tables(&data) {
+                println!("  {:<12} {:>8} rows", table.name, table.rows());
+            }
+            println!("Run {run}: {} tables written to {}", files.len(), out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Diff { a, b, out } => {
+            let store = open_store(db)?;
+            let da = crate::debrief::collect(&store, RunId(a))?;
+            let db_ = crate::debrief::collect(&store, RunId(b))?;
+            let text = crate::debrief::diff::compare(&store, &da, &db_, out.as_deref()).map_err(anyhow::Error::msg)?;
+            print!("{text}");
+            if let Some(out) = out {
+                println!("Charts written to {}", out.join("index.html").display());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::State { run, at, json } => {

@@ -103,3 +103,99 @@ fn the_report_has_every_chart_and_the_summary_and_stays_in_its_folder() {
     assert!(!html.contains("<script"), "the report needs no script");
     let _ = std::fs::remove_dir_all(root);
 }
+
+#[test]
+fn exports_read_back_with_the_expected_columns_and_rows() {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::record::RowAccessor;
+    let root = temp_dir("export");
+    let db = root.join("db");
+    ok(&chokepoint(&db, &["run", &scenario("tiny.toml"), "--quiet", "--out", &root.join("o").display().to_string()]));
+    let csv = root.join("csv");
+    let pq = root.join("pq");
+    ok(&chokepoint(&db, &["export", "1", "--format", "csv", "--out", &csv.display().to_string()]));
+    let printed = ok(&chokepoint(&db, &["export", "1", "--format", "parquet", "--out", &pq.display().to_string()]));
+    assert!(printed.contains("7 tables"), "{printed}");
+    let expected: &[(&str, &[&str])] = &[
+        ("prices", &["tick", "commodity", "stage", "zone", "price_cents_per_kg", "volume_kg"]),
+        ("trades", &["tick", "commodity", "stage", "from", "to", "volume_kg", "value_cents"]),
+        ("production", &["tick", "nation", "commodity", "stage", "produced_kg"]),
+        ("stockpiles", &["tick", "nation", "commodity", "stock_kg", "target_days", "cover_days"]),
+        ("shortages", &["tick", "nation", "sector", "commodity", "wanted_kg", "consumed_kg", "shortage_kg"]),
+        ("events", &["effective_tick", "name", "description"]),
+        ("orders", &["tick", "seq", "source", "kind", "description"]),
+    ];
+    for (table, columns) in expected {
+        let text = std::fs::read_to_string(csv.join(format!("{table}.csv"))).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(lines.next().unwrap(), columns.join(","), "{table}.csv header");
+        let csv_rows = lines.count();
+        let reader = SerializedFileReader::new(std::fs::File::open(pq.join(format!("{table}.parquet"))).unwrap())
+            .expect("valid parquet");
+        let meta = reader.metadata();
+        let names: Vec<String> =
+            meta.file_metadata().schema_descr().columns().iter().map(|c| c.name().to_string()).collect();
+        assert_eq!(names, columns.iter().map(|c| c.to_string()).collect::<Vec<_>>(), "{table}.parquet columns");
+        assert_eq!(meta.file_metadata().num_rows() as usize, csv_rows, "{table}: parquet and csv row counts");
+        assert!(meta.row_groups().iter().all(|g| {
+            g.columns().iter().all(|c| c.compression() == parquet::basic::Compression::ZSTD(Default::default()))
+        }));
+    }
+    // Concrete counts: 60 ticks × 4 markets of world prices plus the domestic rows, and the
+    // first price row matches markets.csv from the run itself.
+    let prices = std::fs::read_to_string(csv.join("prices.csv")).unwrap();
+    let world = prices.lines().filter(|l| l.contains(",world,")).count();
+    assert_eq!(world, 240);
+    let run_markets = std::fs::read_to_string(root.join("o/markets.csv")).unwrap();
+    let first = run_markets.lines().nth(1).unwrap();
+    let price = first.split(',').nth(3).unwrap();
+    let reader = SerializedFileReader::new(std::fs::File::open(pq.join("prices.parquet")).unwrap()).unwrap();
+    let row = reader.get_row_iter(None).unwrap().next().unwrap().unwrap();
+    assert_eq!(row.get_long(4).unwrap().to_string(), price);
+    assert_eq!(row.get_string(3).unwrap(), "world");
+    let events = std::fs::read_to_string(csv.join("events.csv")).unwrap();
+    assert!(events.contains("bb-dy-quota"), "{events}");
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[test]
+fn diff_names_the_first_divergence_and_the_outcome_deltas() {
+    let root = temp_dir("diff");
+    let db = root.join("db");
+    ok(&chokepoint(&db, &["run", &scenario("tiny.toml"), "--quiet", "--out", &root.join("a").display().to_string()]));
+    ok(&chokepoint(&db, &["fork", "1", "--at", "25", "--quiet", "--out", &root.join("b").display().to_string()]));
+    let same = ok(&chokepoint(&db, &["diff", "1", "2"]));
+    assert!(same.contains("ticks 25..=59 in common") && same.contains("No divergence"), "{same}");
+    // Counterfactual: keep the scheduled events, but ban cobalt exports from BB from tick 35.
+    let events = root.join("events.toml");
+    std::fs::write(
+        &events,
+        "[[events]]\ntick = 30\nname = \"bb-co-licensing\"\nnation = \"BB\"\naction = \"export_licensing\"\ncommodity = \"co\"\ndelay_ticks = 3\n\n[[events]]\ntick = 40\naction = \"lift\"\ntarget = \"bb-co-licensing\"\n\n[[events]]\ntick = 45\naction = \"lift\"\ntarget = \"bb-dy-quota\"\n\n[[events]]\ntick = 35\nname = \"co-ban\"\nnation = \"BB\"\naction = \"export_ban\"\ncommodity = \"co\"\n",
+    )
+    .unwrap();
+    ok(&chokepoint(
+        &db,
+        &[
+            "fork",
+            "1",
+            "--at",
+            "25",
+            "--events",
+            &events.display().to_string(),
+            "--quiet",
+            "--out",
+            &root.join("c").display().to_string(),
+        ],
+    ));
+    let out = root.join("diff");
+    let changed = ok(&chokepoint(&db, &["diff", "1", "3", "--out", &out.display().to_string()]));
+    assert!(
+        changed.contains("First divergence: tick 34"),
+        "the ban of tick 35 is applied at the end of tick 34:\n{changed}"
+    );
+    let co = changed.lines().find(|l| l.trim_start().starts_with("co     refined")).expect("a co refined row");
+    let delta: f64 = co.split_whitespace().nth(4).unwrap().parse().unwrap();
+    assert!(delta > 0.0, "banning the refiner's exports raises the world price: {co}");
+    assert!(out.join("index.html").exists() && out.join("charts/price_co.svg").exists());
+    let _ = std::fs::remove_dir_all(root);
+}

@@ -4,6 +4,8 @@
 //! nothing here changes a run.
 
 pub mod chart;
+pub mod diff;
+pub mod export;
 pub mod report;
 
 use crate::history::{self, HistoryError};
@@ -31,7 +33,18 @@ pub fn collect(store: &Store, run: RunId) -> Result<RunData, HistoryError> {
         .first()
         .copied()
         .ok_or_else(|| HistoryError::Refused(format!("run {run} has no snapshot to start from")))?;
-    let (mut engine, _) = history::engine_at(store, run, first_tick)?;
+    // A run from the start is rebuilt from its scenario, so the events of tick 0 are logged too;
+    // a fork starts from its branch snapshot.
+    let mut engine = if first_tick == 0 && meta.parent.is_none() {
+        let mut engine = crate::engine::Engine::embedded(std::sync::Arc::new(history::scenario_of(&meta)?));
+        for entry in store.journal(run)? {
+            let crate::store::JournalInput::Inject(event) = entry.input;
+            engine.schedule(event).map_err(HistoryError::Refused)?;
+        }
+        engine
+    } else {
+        history::engine_at(store, run, first_tick)?.0
+    };
     let mut records = Vec::new();
     while engine.state().tick.0 < meta.ticks_done && !engine.is_finished() {
         records.push(engine.step().map_err(crate::run::RunError::from)?);
