@@ -156,6 +156,14 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Serve the DVR console for a recorded run: a tick slider over the saved world, and each
+    /// nation's view as it saw it.
+    Debrief {
+        run: u64,
+        /// Address to listen on (port 0 picks a free port; the address is printed).
+        #[arg(long, default_value = "127.0.0.1:7401")]
+        listen: String,
+    },
     /// Print the world of a run at the start of tick T, or write it as JSON.
     State {
         run: u64,
@@ -461,6 +469,23 @@ pub fn execute(db: &Path, command: Command) -> anyhow::Result<ExitCode> {
                 println!("Charts written to {}", out.join("index.html").display());
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Debrief { run, listen } => {
+            let store = open_store(db)?;
+            let id = RunId(run);
+            store.run(id)?;
+            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+            runtime.block_on(async {
+                let listener = tokio::net::TcpListener::bind(&listen)
+                    .await
+                    .with_context(|| format!("cannot listen on {listen}"))?;
+                println!("Debrief of run {run} at http://{}/ (Ctrl-C to stop)", listener.local_addr()?);
+                let shutdown = async {
+                    let _ = tokio::signal::ctrl_c().await;
+                };
+                crate::debrief::web::serve(store, id, listener, shutdown).await?;
+                anyhow::Ok(ExitCode::SUCCESS)
+            })
         }
         Command::State { run, at, json } => {
             let store = open_store(db)?;

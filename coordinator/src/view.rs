@@ -22,7 +22,7 @@ pub struct WorldView {
     pub shipments_in_transit_kg: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct MarketRow {
     pub commodity: String,
     pub stage: String,
@@ -31,7 +31,7 @@ pub struct MarketRow {
     pub domestic_prices: Vec<(String, i64)>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct NationRow {
     pub nation: String,
     pub name: String,
@@ -39,7 +39,7 @@ pub struct NationRow {
     pub stockpiles: Vec<StockpileRow>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct StockpileRow {
     pub commodity: String,
     pub stock_kg: i64,
@@ -47,7 +47,7 @@ pub struct StockpileRow {
     pub ordered_release_kg: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct AgentRow {
     pub id: u32,
     pub name: String,
@@ -58,7 +58,7 @@ pub struct AgentRow {
     pub forecasts: Vec<(String, i64)>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct RestrictionRow {
     pub name: String,
     pub since_tick: u32,

@@ -7,6 +7,7 @@ pub mod chart;
 pub mod diff;
 pub mod export;
 pub mod report;
+pub mod web;
 
 use crate::history::{self, HistoryError};
 use crate::record::TickRecord;

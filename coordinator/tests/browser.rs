@@ -1,0 +1,126 @@
+//! The DVR console (`chokepoint debrief`): its API never gives a nation another nation's private
+//! books, and — in a real headless Chromium driven by tests/browser/dvr.mjs — moving the slider
+//! to a tick shows that tick's prices as `chokepoint state` reports them, and a nation's view shows
+//! only its own data. The browser part needs Debian's chromium and `npm ci` in tests/browser; it
+//! runs when CHOKEPOINT_BROWSER_TESTS=1 (CI sets it) and says loudly that it was skipped otherwise.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+fn scenario(file: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios").join(file).display().to_string()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("chokepoint-browser-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn chokepoint(db: &Path, args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_chokepoint")).arg("--db").arg(db).args(args).output().expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A debrief server for run 1 of `db`, and its base URL.
+fn debrief(db: &Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chokepoint"))
+        .arg("--db")
+        .arg(db)
+        .args(["debrief", "1", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("debrief starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("it prints its address");
+    let url = line.split(" at ").nth(1).and_then(|r| r.split_whitespace().next()).expect("an address").to_string();
+    (child, url)
+}
+
+/// A plain HTTP/1.1 GET, returning (status, body).
+fn get(base: &str, path: &str) -> (u16, String) {
+    let host = base.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(host).expect("connect");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+fn recorded_run(name: &str) -> (PathBuf, PathBuf) {
+    let root = temp_dir(name);
+    let db = root.join("db");
+    chokepoint(&db, &["run", &scenario("tiny.toml"), "--quiet", "--out", &root.join("o").display().to_string()]);
+    (root, db)
+}
+
+#[test]
+fn a_nation_view_carries_only_that_nations_books() {
+    let (root, db) = recorded_run("api");
+    let state = root.join("s30.json");
+    chokepoint(&db, &["state", "1", "--at", "30", "--json", &state.display().to_string()]);
+    let truth: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    let (mut server, url) = debrief(&db);
+
+    let (status, page) = get(&url, "/");
+    assert_eq!(status, 200);
+    assert!(!page.contains("http://") && !page.contains("https://"), "the page loads nothing from elsewhere");
+    let (status, world) = get(&url, "/api/world?tick=30");
+    assert_eq!(status, 200);
+    let world: serde_json::Value = serde_json::from_str(&world).unwrap();
+    assert_eq!(world["digest"], truth["digest"], "the DVR shows the same world as `state`");
+
+    let (status, body) = get(&url, "/api/nation/BB?tick=30");
+    assert_eq!(status, 200);
+    for n in truth["nations"].as_array().unwrap().iter().filter(|n| n["nation"] != "BB") {
+        let treasury = n["treasury_cents"].as_i64().unwrap();
+        if treasury != 0 {
+            assert!(!body.contains(&treasury.to_string()), "BB's view holds {}'s treasury", n["nation"]);
+        }
+    }
+    for a in truth["agents"].as_array().unwrap().iter().filter(|a| a["nation"] != "BB") {
+        assert!(!body.contains(a["name"].as_str().unwrap()), "BB's view names {}", a["name"]);
+    }
+    assert_eq!(get(&url, "/api/nation/ZZ?tick=30").0, 404);
+    assert_eq!(get(&url, "/api/world?tick=61").0, 400);
+    assert_eq!(get(&url, "/api/world").0, 400);
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[test]
+fn the_dvr_in_a_real_browser() {
+    if std::env::var("CHOKEPOINT_BROWSER_TESTS").as_deref() != Ok("1") {
+        eprintln!(
+            "SKIPPED the_dvr_in_a_real_browser: set CHOKEPOINT_BROWSER_TESTS=1 (needs chromium and `npm ci` in tests/browser)"
+        );
+        return;
+    }
+    let (root, db) = recorded_run("dvr");
+    let state = root.join("s30.json");
+    chokepoint(&db, &["state", "1", "--at", "30", "--json", &state.display().to_string()]);
+    let (mut server, url) = debrief(&db);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/browser/dvr.mjs");
+    let shots = root.join("screenshots");
+    let out = Command::new("node")
+        .arg(&script)
+        .args([&url, &state.display().to_string(), "30", "BB", &shots.display().to_string()])
+        .output()
+        .expect("node runs (install Node.js)");
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(
+        out.status.success(),
+        "the browser test failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(shots.join("nation-BB.png").exists());
+    let _ = std::fs::remove_dir_all(root);
+}
