@@ -33,21 +33,8 @@ pub enum Command {
     Run {
         /// The scenario file (TOML).
         scenario: PathBuf,
-        /// Override the scenario's seed.
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Override the scenario's number of ticks.
-        #[arg(long)]
-        ticks: Option<u32>,
-        /// Output folder (default: out/<scenario>-seed<seed>).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// A full snapshot every this many ticks.
-        #[arg(long, default_value_t = 26)]
-        snapshot_every: u32,
-        /// No progress bar.
-        #[arg(long)]
-        quiet: bool,
+        #[command(flatten)]
+        args: RunArgs,
     },
     /// Coordinate a run whose agents are hosted by agent nodes over gRPC.
     Serve {
@@ -68,21 +55,8 @@ pub enum Command {
         /// Seconds to wait for all nodes to join.
         #[arg(long, default_value_t = 600.0)]
         join_timeout: f64,
-        /// Override the scenario's seed.
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Override the scenario's number of ticks.
-        #[arg(long)]
-        ticks: Option<u32>,
-        /// Output folder (default: out/<scenario>-seed<seed>).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// A full snapshot every this many ticks.
-        #[arg(long, default_value_t = 26)]
-        snapshot_every: u32,
-        /// No progress bar.
-        #[arg(long)]
-        quiet: bool,
+        #[command(flatten)]
+        args: RunArgs,
     },
     /// Check a scenario file and print what it defines.
     Check {
@@ -173,6 +147,26 @@ pub enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+}
+
+/// The options `run` and `serve` share.
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Override the scenario's seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Override the scenario's number of ticks.
+    #[arg(long)]
+    pub ticks: Option<u32>,
+    /// Output folder (default: out/<scenario>-seed<seed>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// A full snapshot every this many ticks.
+    #[arg(long, default_value_t = 26)]
+    pub snapshot_every: u32,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -270,7 +264,7 @@ fn new_run(
 
 pub fn execute(db: &Path, command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Run { scenario, seed, ticks, out, snapshot_every, quiet } => {
+        Command::Run { scenario, args: RunArgs { seed, ticks, out, snapshot_every, quiet } } => {
             let s = prepare(&scenario, seed, ticks)?;
             let store = open_store(db)?;
             let out = out.unwrap_or_else(|| default_out(&s));
@@ -294,11 +288,7 @@ pub fn execute(db: &Path, command: Command) -> anyhow::Result<ExitCode> {
             placement,
             tick_deadline,
             join_timeout,
-            seed,
-            ticks,
-            out,
-            snapshot_every,
-            quiet,
+            args: RunArgs { seed, ticks, out, snapshot_every, quiet },
         } => {
             anyhow::ensure!(nodes >= 1, "--nodes must be at least 1");
             let s = prepare(&scenario, seed, ticks)?;

@@ -8,20 +8,11 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-fn scenario(file: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios").join(file).display().to_string()
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("chokepoint-browser-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
+mod common;
+use common::{ok, scenario, temp_dir};
 
 fn chokepoint(db: &Path, args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_chokepoint")).arg("--db").arg(db).args(args).output().expect("runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    ok(&common::chokepoint(db, args));
 }
 
 /// A debrief server for run 1 of `db`, and its base URL.

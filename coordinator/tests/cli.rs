@@ -1,32 +1,18 @@
 //! The `chokepoint` binary as a user runs it: same seed, byte-identical CSV files; another seed,
 //! another run; a bad scenario, a clear message and a non-zero exit, never a panic.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
+
+mod common;
+use common::{fresh_db, scenario, temp_dir};
 
 /// Runs the binary with its own run database, so tests running in parallel never share one.
 fn chokepoint(args: &[&str]) -> Output {
-    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let db = std::env::temp_dir().join(format!("chokepoint-cli-db-{}-{n}", std::process::id()));
-    let out = Command::new(env!("CARGO_BIN_EXE_chokepoint"))
-        .arg("--db")
-        .arg(&db)
-        .args(args)
-        .output()
-        .expect("the chokepoint binary runs");
+    let db = fresh_db();
+    let out = common::chokepoint(&db, args);
     let _ = std::fs::remove_dir_all(db);
     out
-}
-
-fn scenario(file: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios").join(file).display().to_string()
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("chokepoint-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
 }
 
 fn run_to(dir: &Path, seed: &str) -> Output {

@@ -1,33 +1,8 @@
 //! The debrief verbs on a recorded run: the HTML report has every chart and the summary, its
 //! images are valid SVG of real size, and it references nothing outside its folder.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn scenario(file: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios").join(file).display().to_string()
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("chokepoint-debrief-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
-fn chokepoint(db: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_chokepoint")).arg("--db").arg(db).args(args).output().expect("chokepoint runs")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+mod common;
+use common::{chokepoint, ok, scenario, temp_dir};
 
 /// Every `src="…"` and `href="…"` value in an HTML text.
 fn references(html: &str) -> Vec<String> {

@@ -8,28 +8,14 @@ use agent_node::LocalHost;
 use proto::v1::agent_nodes_client::AgentNodesClient;
 use proto::v1::{self, coordinator_message, node_message};
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 use tokio_stream::wrappers::ReceiverStream;
 
-fn scenario(file: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios").join(file).display().to_string()
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("chokepoint-dist-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-/// A run database of its own for each process, so tests running in parallel never share one.
-fn fresh_db() -> PathBuf {
-    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    std::env::temp_dir().join(format!("chokepoint-dist-db-{}-{n}", std::process::id()))
-}
+mod common;
+use common::{fresh_db, scenario, temp_dir, wait_with_timeout};
 
 /// A coordinator process and the port it listens on.
 struct Coordinator {
@@ -104,20 +90,6 @@ impl Coordinator {
             }
         }
         panic!("the coordinator never logged {needle:?}; it logged:\n{}", seen.join("\n"));
-    }
-}
-
-fn wait_with_timeout(child: &mut Child, timeout: Duration) -> bool {
-    let start = std::time::Instant::now();
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return status.success();
-        }
-        if start.elapsed() > timeout {
-            let _ = child.kill();
-            panic!("process did not exit within {timeout:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

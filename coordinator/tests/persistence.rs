@@ -6,34 +6,12 @@
 
 use coordinator::store::{JournalInput, RunId, Store};
 use proto::v1;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn scenario(file: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios").join(file).display().to_string()
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("chokepoint-persist-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
-fn chokepoint(db: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_chokepoint")).arg("--db").arg(db).args(args).output().expect("chokepoint runs")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+mod common;
+use common::{chokepoint, ok, scenario, temp_dir};
 
 fn digests(dir: &Path) -> Vec<String> {
     std::fs::read_to_string(dir.join("digests.csv")).expect("digests.csv").lines().skip(1).map(String::from).collect()
