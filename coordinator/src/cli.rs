@@ -138,6 +138,45 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:7401")]
         listen: String,
     },
+    /// Run a scenario over many seeds and parameter values, in parallel, and summarise the
+    /// outcome distributions.
+    Sweep {
+        scenario: PathBuf,
+        /// Seeds: `1..1000` (inclusive) or `1,5,9`.
+        #[arg(long)]
+        seeds: String,
+        /// A parameter and its values, e.g. `stockpile.US.target_days=60,90,180` (repeatable).
+        #[arg(long = "set")]
+        set: Vec<String>,
+        /// Runs at once (default: the number of cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Override the scenario's number of ticks.
+        #[arg(long)]
+        ticks: Option<u32>,
+        /// Output folder (runs.csv, runs.parquet, summary.csv, summary.parquet).
+        #[arg(long)]
+        out: PathBuf,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Write a synthetic scenario of any size (realistic proportions) for scale tests.
+    Synth {
+        /// Number of nations.
+        #[arg(long, default_value_t = 50)]
+        nations: usize,
+        /// Number of agents in all (agencies, mines, refineries, industries).
+        #[arg(long, default_value_t = 1000)]
+        agents: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value_t = 52)]
+        ticks: u32,
+        /// The scenario file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Print the world of a run at the start of tick T, or write it as JSON.
     State {
         run: u64,
@@ -476,6 +515,57 @@ pub fn execute(db: &Path, command: Command) -> anyhow::Result<ExitCode> {
                 crate::debrief::web::serve(store, id, listener, shutdown).await?;
                 anyhow::Ok(ExitCode::SUCCESS)
             })
+        }
+        Command::Sweep { scenario, seeds, set, jobs, ticks, out, quiet } => {
+            let s = prepare(&scenario, None, ticks)?;
+            let seeds = crate::sweep::parse_seeds(&seeds).map_err(anyhow::Error::msg)?;
+            let params = set
+                .iter()
+                .map(|p| crate::sweep::parse_param(p, &s))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(anyhow::Error::msg)?;
+            let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let runs = seeds.len() * params.iter().map(|p| p.values.len()).product::<usize>();
+            println!(
+                "Sweep of {} over {} seeds × {} parameter combinations = {runs} runs, {jobs} at a time; writing to {}",
+                s.name,
+                seeds.len(),
+                runs / seeds.len().max(1),
+                out.display()
+            );
+            let started = std::time::Instant::now();
+            let report = crate::sweep::sweep(
+                &s,
+                &crate::sweep::SweepOptions { seeds, params, jobs, out: out.clone(), progress: !quiet },
+            )
+            .map_err(anyhow::Error::msg)?;
+            println!(
+                "{} runs done, {} already finished and skipped, {} failed, in {:.1} s; summary in {}",
+                report.done,
+                report.skipped,
+                report.failed.len(),
+                started.elapsed().as_secs_f64(),
+                out.join("summary.csv").display()
+            );
+            for (job, e) in &report.failed {
+                eprintln!("run with seed {} and {:?} failed twice: {e}", job.seed, job.values);
+            }
+            Ok(if report.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Synth { nations, agents, seed, ticks, out } => {
+            let text = crate::synth::generate(&crate::synth::SynthOptions { nations, agents, seed, ticks })
+                .map_err(anyhow::Error::msg)?;
+            std::fs::write(&out, &text).with_context(|| format!("cannot write {}", out.display()))?;
+            let s = scenario::load(&out)?;
+            println!(
+                "{}: {} nations, {} commodities, {} agents ({} bytes)",
+                out.display(),
+                s.nations.len(),
+                s.commodities.len(),
+                s.agents.len(),
+                text.len()
+            );
+            Ok(ExitCode::SUCCESS)
         }
         Command::State { run, at, json } => {
             let store = open_store(db)?;

@@ -24,6 +24,8 @@ pub mod run;
 pub mod scenario;
 pub mod serve;
 pub mod store;
+pub mod sweep;
+pub mod synth;
 pub mod view;
 pub mod world;
 

@@ -38,7 +38,11 @@ impl Values {
         match self {
             Values::Int(v) => v[i].to_string(),
             Values::OptInt(v) => v[i].map(|x| x.to_string()).unwrap_or_default(),
-            Values::Float(v) => format!("{}", v[i]),
+            // Six decimals at most, without trailing zeros: 1127.07, not 1127.0700000000002.
+            Values::Float(v) => {
+                let s = format!("{:.6}", v[i]);
+                if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
+            }
             Values::Text(v) => {
                 let s = &v[i];
                 if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.clone() }
@@ -253,7 +257,7 @@ pub fn write(data: &RunData, dir: &Path, format: Format) -> Result<Vec<PathBuf>,
     Ok(files)
 }
 
-fn write_csv(table: &Table, path: &Path) -> std::io::Result<()> {
+pub fn write_csv(table: &Table, path: &Path) -> std::io::Result<()> {
     let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
     let header: Vec<&str> = table.columns.iter().map(|(n, _)| *n).collect();
     writeln!(w, "{}", header.join(","))?;
@@ -264,7 +268,7 @@ fn write_csv(table: &Table, path: &Path) -> std::io::Result<()> {
     w.flush()
 }
 
-fn write_parquet(table: &Table, path: &Path) -> parquet::errors::Result<()> {
+pub fn write_parquet(table: &Table, path: &Path) -> parquet::errors::Result<()> {
     use parquet::basic::{LogicalType, Repetition, Type as Physical};
     let fields = table
         .columns
