@@ -25,8 +25,17 @@ const NOISE_BP: i64 = 300;
 
 /// Base demand per tick for `base_per_tick` at tick 0, grown at `growth_bp_per_year`.
 pub fn grown_demand(base_per_tick: Quantity, growth_bp_per_year: i32, tick: Tick, ticks_per_year: u32) -> Quantity {
+    grow(base_per_tick, growth_factor(growth_bp_per_year, tick, ticks_per_year))
+}
+
+/// How much demand has grown by `tick` at `growth_bp_per_year`, compounded.
+pub fn growth_factor(growth_bp_per_year: i32, tick: Tick, ticks_per_year: u32) -> f64 {
     let years = f64::from(tick.0) / f64::from(ticks_per_year.max(1));
-    let factor = libm::pow(1.0 + f64::from(growth_bp_per_year) / 10_000.0, years);
+    libm::pow(1.0 + f64::from(growth_bp_per_year) / 10_000.0, years)
+}
+
+/// `base_per_tick` grown by `factor`, floored to whole kilograms.
+pub fn grow(base_per_tick: Quantity, factor: f64) -> Quantity {
     quantize(base_per_tick.0 as f64 * factor)
 }
 
@@ -59,11 +68,12 @@ pub fn decide(spec: &AgentSpec, obs: &AgentObservation, ctx: &Context) -> AgentA
     let mut orders = Vec::new();
     let mut consume = Vec::new();
     let mut noise = ctx.streams.stream(obs.agent, ctx.tick(), Purpose::DemandNoise);
+    let growth = growth_factor(*growth_bp_per_year, ctx.tick(), ctx.public.ticks_per_year);
     for &(commodity, base) in demand_per_tick {
         let market = MarketId::refined(commodity);
         let view = ctx.public.market(market);
         let forecast = forecast::update(&mut memory, ctx.public, market, *nation);
-        let grown = grown_demand(base, *growth_bp_per_year, ctx.tick(), ctx.public.ticks_per_year);
+        let grown = grow(base, growth);
         let noise_bp = noise.random_range(-NOISE_BP..=NOISE_BP);
         let wanted = quantize(
             grown.0 as f64

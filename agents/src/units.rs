@@ -78,8 +78,7 @@ impl Quantity {
 
     /// `self * num / den`, rounded toward zero.
     pub fn scale_floor(self, num: i64, den: i64) -> Quantity {
-        debug_assert!(den > 0);
-        Quantity(((self.0 as i128 * num as i128) / den as i128) as i64)
+        Quantity(mul_div_trunc(self.0, num, den))
     }
 }
 
@@ -88,8 +87,7 @@ impl Money {
 
     /// `self * num / den`, rounded toward zero.
     pub fn scale_floor(self, num: i64, den: i64) -> Money {
-        debug_assert!(den > 0);
-        Money(((self.0 as i128 * num as i128) / den as i128) as i64)
+        Money(mul_div_trunc(self.0, num, den))
     }
 }
 
@@ -105,13 +103,16 @@ impl Price {
 
     /// `self * num / den`, rounded toward zero.
     pub fn scale_floor(self, num: i64, den: i64) -> Price {
-        debug_assert!(den > 0);
-        Price(((self.0 as i128 * num as i128) / den as i128) as i64)
+        Price(mul_div_trunc(self.0, num, den))
     }
 
     /// `self * num / den`, rounded up (for positive values).
     pub fn scale_ceil(self, num: i64, den: i64) -> Price {
         debug_assert!(den > 0);
+        // The common case fits in 64 bits; the 128-bit path gives the same result when it doesn't.
+        if let Some(n) = self.0.checked_mul(num).and_then(|n| n.checked_add(den - 1)) {
+            return Price(n.div_euclid(den));
+        }
         let n = self.0 as i128 * num as i128;
         let d = den as i128;
         Price(((n + d - 1).div_euclid(d)) as i64)
@@ -128,6 +129,17 @@ impl Price {
             return Quantity::ZERO;
         }
         Quantity(budget.0 / self.0)
+    }
+}
+
+/// `a * num / den` rounded toward zero, exact: in 64 bits when the product fits (the common
+/// case, and much cheaper), in 128 bits otherwise. Both give the same result.
+#[inline]
+fn mul_div_trunc(a: i64, num: i64, den: i64) -> i64 {
+    debug_assert!(den > 0);
+    match a.checked_mul(num) {
+        Some(p) => p / den,
+        None => ((a as i128 * num as i128) / den as i128) as i64,
     }
 }
 
@@ -172,6 +184,20 @@ mod tests {
         assert_eq!(Price(10).scale_ceil(1, 3), Price(4));
         assert_eq!(Price::midpoint_floor(Price(3), Price(6)), Price(4));
         assert_eq!(Price(7).affordable(Money(50)), Quantity(7));
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_128_bit_arithmetic() {
+        for &(a, n, d) in
+            &[(7i64, 3i64, 2i64), (-7, 3, 2), (i64::MAX / 2, 3, 7), (i64::MIN / 3, 5, 9), (123_456_789, 10_000, 9_999)]
+        {
+            let wide = ((a as i128 * n as i128) / d as i128) as i64;
+            assert_eq!(mul_div_trunc(a, n, d), wide);
+            let ceil = ((a as i128 * n as i128 + d as i128 - 1).div_euclid(d as i128)) as i64;
+            if a >= 0 {
+                assert_eq!(Price(a).scale_ceil(n, d).0, ceil);
+            }
+        }
     }
 
     #[test]

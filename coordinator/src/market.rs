@@ -47,6 +47,10 @@ pub trait Rules {
     /// Whether `nation`'s exports of this market are restricted at all, which gives it a
     /// domestic price zone of its own.
     fn exports_restricted(&self, nation: NationId) -> bool;
+    /// Whether no rule applies at all (every route open and free), so routes need not be asked.
+    fn is_free(&self) -> bool {
+        false
+    }
 }
 
 /// No restrictions anywhere: every route open and free.
@@ -58,6 +62,9 @@ impl Rules for FreeTrade {
     }
     fn exports_restricted(&self, _: NationId) -> bool {
         false
+    }
+    fn is_free(&self) -> bool {
+        true
     }
 }
 
@@ -98,12 +105,18 @@ impl Clearing {
 
 /// The lowest pre-tariff price at which a seller asking `ask` nets at least its ask.
 fn seller_floor(ask: Price, export_tariff_bp: u32) -> Price {
+    if export_tariff_bp == 0 {
+        return ask;
+    }
     let keep = 10_000 - i64::from(export_tariff_bp.min(9_999));
     ask.scale_ceil(10_000, keep)
 }
 
 /// The highest pre-tariff price at which a buyer bidding `bid` pays at most its bid.
 fn buyer_ceiling(bid: Price, import_tariff_bp: u32) -> Price {
+    if import_tariff_bp == 0 {
+        return bid;
+    }
     bid.scale_floor(10_000, 10_000 + i64::from(import_tariff_bp))
 }
 
@@ -135,11 +148,12 @@ pub fn clear(bids: &[BookOrder], asks: &[BookOrder], rules: &dyn Rules, quotas: 
         groups.entry((a.nation, a.domestic_only)).or_default().push_back(Ask { order: a.clone(), left: a.quantity });
     }
 
+    let free = rules.is_free();
     let mut matches = Vec::new();
     for bid in bids {
         let mut left = bid.quantity;
         while left.is_positive() {
-            let Some((key, route, floor, ceiling)) = best_ask(bid, &groups, rules, quotas) else { break };
+            let Some((key, route, floor, ceiling)) = best_ask(bid, &groups, rules, free, quotas) else { break };
             let queue = groups.get_mut(&key).expect("best_ask returns an existing group");
             let ask = queue.front_mut().expect("best_ask returns a non-empty group");
             let mut quantity = left.min(ask.left);
@@ -153,7 +167,7 @@ pub fn clear(bids: &[BookOrder], asks: &[BookOrder], rules: &dyn Rules, quotas: 
             if !ask.left.is_positive() {
                 queue.pop_front();
             }
-            let zone = if key.0 == bid.nation && rules.exports_restricted(bid.nation) {
+            let zone = if !free && key.0 == bid.nation && rules.exports_restricted(bid.nation) {
                 Zone::Domestic(bid.nation)
             } else {
                 Zone::World
@@ -179,12 +193,13 @@ fn best_ask(
     bid: &BookOrder,
     groups: &Groups,
     rules: &dyn Rules,
+    free: bool,
     quotas: &[Quantity],
 ) -> Option<((NationId, bool), Route, Price, Price)> {
     let mut best: Option<((NationId, bool), Route, Price, Price)> = None;
     for (&(nation, domestic_only), queue) in groups {
         let Some(head) = queue.front() else { continue };
-        let route = if nation == bid.nation {
+        let route = if nation == bid.nation || (free && !domestic_only) {
             Route { allowed: true, ..Route::default() }
         } else if domestic_only {
             continue;

@@ -198,4 +198,8 @@ impl Rules for MarketRules<'_> {
     fn exports_restricted(&self, nation: NationId) -> bool {
         self.rules.iter().any(|r| r.limits_exports_of(nation))
     }
+
+    fn is_free(&self) -> bool {
+        self.rules.is_empty()
+    }
 }

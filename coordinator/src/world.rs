@@ -7,7 +7,7 @@
 
 use crate::policy::Policies;
 use crate::scenario::Scenario;
-use agents::manufacturer::grown_demand;
+use agents::manufacturer::{grow, growth_factor};
 use agents::{AgentId, AgentMemory, AgentSpec, CommodityId, MarketId, Money, NationId, Price, Quantity, Tick};
 use serde::{Deserialize, Serialize};
 
@@ -229,11 +229,20 @@ impl Consumption {
 pub fn domestic_consumption(scenario: &Scenario, tick: Tick) -> Consumption {
     let commodities = scenario.commodities.len();
     let mut per_tick = vec![Quantity::ZERO; scenario.nations.len() * commodities];
+    // Scenarios use few distinct growth rates: compute each rate's factor once per tick.
+    let mut factors: Vec<(i32, f64)> = Vec::new();
     for a in &scenario.agents {
         if let AgentSpec::Manufacturer { nation, demand_per_tick, growth_bp_per_year, .. } = &a.spec {
+            let factor = match factors.iter().find(|(g, _)| g == growth_bp_per_year) {
+                Some((_, f)) => *f,
+                None => {
+                    let f = growth_factor(*growth_bp_per_year, tick, scenario.ticks_per_year);
+                    factors.push((*growth_bp_per_year, f));
+                    f
+                }
+            };
             for (c, q) in demand_per_tick {
-                per_tick[nation.index() * commodities + c.index()] +=
-                    grown_demand(*q, *growth_bp_per_year, tick, scenario.ticks_per_year);
+                per_tick[nation.index() * commodities + c.index()] += grow(*q, factor);
             }
         }
     }
