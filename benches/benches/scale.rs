@@ -1,0 +1,50 @@
+//! How the embedded engine scales with the number of agents: synthetic worlds (`synth`) of
+//! 1k, 10k and 100k agents by default (`CHOKEPOINT_SCALE_AGENTS=1000,10000,100000,1000000` to
+//! choose), each run for `CHOKEPOINT_SCALE_TICKS` ticks (default 10) with no outputs; reports
+//! ticks/s, agent-steps/s and peak memory per agent. Sizes run in ascending order, so the
+//! process's peak RSS after each size is that size's peak.
+//! Run with `cargo bench -p chokepoint-benches --bench scale`.
+
+use chokepoint_benches::{machine, peak_rss_kib};
+use coordinator::engine::Engine;
+use coordinator::synth::{SynthOptions, generate};
+use std::sync::Arc;
+use std::time::Instant;
+
+fn main() -> anyhow::Result<()> {
+    let sizes: Vec<usize> = std::env::var("CHOKEPOINT_SCALE_AGENTS")
+        .unwrap_or_else(|_| "1000,10000,100000".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let ticks: u32 = std::env::var("CHOKEPOINT_SCALE_TICKS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
+    println!("embedded engine scaling, {ticks} ticks per size — {}", machine());
+    println!(
+        "{:>10} {:>8} {:>10} {:>12} {:>16} {:>12} {:>14}",
+        "agents", "nations", "load s", "ticks/s", "agent-steps/s", "peak MiB", "bytes/agent"
+    );
+    let base = peak_rss_kib().unwrap_or(0);
+    for agents in sizes {
+        let nations = (agents / 200).clamp(20, 2000);
+        let started = Instant::now();
+        let text = generate(&SynthOptions { nations, agents, seed: 1, ticks }).map_err(anyhow::Error::msg)?;
+        let scenario = Arc::new(coordinator::scenario::parse(&text, "synth")?);
+        drop(text);
+        let load = started.elapsed().as_secs_f64();
+        let mut engine = Engine::embedded(scenario);
+        let started = Instant::now();
+        while !engine.is_finished() {
+            engine.step()?;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        let peak = peak_rss_kib().unwrap_or(0);
+        println!(
+            "{agents:>10} {nations:>8} {load:>10.2} {:>12.1} {:>16.0} {:>12.1} {:>14.0}",
+            f64::from(ticks) / secs,
+            f64::from(ticks) * agents as f64 / secs,
+            peak as f64 / 1024.0,
+            (peak.saturating_sub(base) as f64 * 1024.0) / agents as f64
+        );
+    }
+    Ok(())
+}
