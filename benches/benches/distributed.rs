@@ -25,9 +25,25 @@ fn phase<'a>(s: &'a [PhaseSummary], name: &str) -> &'a PhaseSummary {
 fn main() -> anyhow::Result<()> {
     let nodes = env("CHOKEPOINT_BENCH_NODES", 2).max(1);
     let ticks = env("CHOKEPOINT_BENCH_TICKS", 520) as u32;
+    // CHOKEPOINT_BENCH_SYNTH_AGENTS=100000 measures one synthetic world of that size instead.
+    let synth = env("CHOKEPOINT_BENCH_SYNTH_AGENTS", 0);
     println!("distributed vs embedded, {nodes} agent nodes on loopback — {}", machine());
-    for file in ["tiny.toml", "baseline-2024.toml"] {
-        let mut scenario = coordinator::scenario::load(&scenarios().join(file))?;
+    let worlds: Vec<String> =
+        if synth > 0 { vec![format!("synth:{synth}")] } else { vec!["tiny.toml".into(), "baseline-2024.toml".into()] };
+    for file in &worlds {
+        let mut scenario = match file.strip_prefix("synth:") {
+            Some(_) => {
+                let options = coordinator::synth::SynthOptions {
+                    nations: (synth / 200).clamp(20, 2000),
+                    agents: synth,
+                    seed: 1,
+                    ticks,
+                };
+                let text = coordinator::synth::generate(&options).map_err(anyhow::Error::msg)?;
+                coordinator::scenario::parse(&text, "synth")?
+            }
+            None => coordinator::scenario::load(&scenarios().join(file))?,
+        };
         scenario.ticks = ticks;
         let scenario = Arc::new(scenario);
 
@@ -102,6 +118,11 @@ fn main() -> anyhow::Result<()> {
         println!(
             "  traffic: {messages:.1} messages/tick, {bytes:.0} bytes/tick, {:.0} bytes per agent per tick",
             bytes / agents as f64
+        );
+        println!(
+            "  agent-steps/s: embedded {:.0}, distributed {:.0}",
+            f64::from(ticks) * agents as f64 / embedded_wall.as_secs_f64(),
+            f64::from(ticks) * agents as f64 / distributed_wall.as_secs_f64()
         );
     }
     Ok(())
