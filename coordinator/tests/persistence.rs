@@ -256,7 +256,9 @@ async fn replay_names_the_tick_of_a_tampered_journal_entry() {
             .inject(v1::InjectRequest { events_toml: "[[events]]\ntick = 12\nname = \"aa-ban\"\nnation = \"AA\"\naction = \"export_ban\"\ncommodity = \"co\"\nstage = \"ore\"\n".into() })
             .await
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Give the inject time to reach the coordinator's inbox before the run starts (it is taken
+    // before the first tick, and must be before tick 12).
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     let node = tokio::process::Command::new(env!("CARGO_BIN_EXE_agent-node"))
         .args(["--coordinator", &url, "--name", "n"])
         .stderr(Stdio::null())
