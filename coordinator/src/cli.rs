@@ -591,7 +591,20 @@ async fn serve_main(
     out: &Path,
     db: &Path,
 ) -> anyhow::Result<ExitCode> {
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            // The run was recorded before the bind: say how it ended.
+            if let Some(p) = &options.persist {
+                let _ = p.store.update_run(p.run, |m| {
+                    m.status = RunStatus::Failed;
+                    m.error = Some(format!("cannot listen on {listen}: {e}"));
+                });
+                let _ = p.store.flush();
+            }
+            return Err(anyhow::Error::new(e).context(format!("cannot listen on {listen}")));
+        }
+    };
     let addr = listener.local_addr()?;
     announce(&s, out);
     println!("Run {} listening on {addr}; waiting for {} agent node(s):", options.run_id, options.nodes);
