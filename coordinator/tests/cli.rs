@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Output;
 
 mod common;
-use common::{fresh_db, scenario, temp_dir};
+use common::{OUTPUT_FILES, fresh_db, scenario, temp_dir};
 
 /// Runs the binary with its own run database, so tests running in parallel never share one.
 fn chokepoint(args: &[&str]) -> Output {
@@ -22,18 +22,6 @@ fn run_to(dir: &Path, seed: &str) -> Output {
     out
 }
 
-const FILES: [&str; 9] = [
-    "markets.csv",
-    "domestic_prices.csv",
-    "trades.csv",
-    "stockpiles.csv",
-    "shortages.csv",
-    "nations.csv",
-    "digests.csv",
-    "events.csv",
-    "rejections.csv",
-];
-
 #[test]
 fn the_same_seed_gives_byte_identical_csv_files() {
     let (a, b, c) = (temp_dir("a"), temp_dir("b"), temp_dir("c"));
@@ -43,7 +31,7 @@ fn the_same_seed_gives_byte_identical_csv_files() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("seed 11"), "the seed is printed: {stdout}");
     assert!(stdout.contains("Final state digest"), "a summary is printed: {stdout}");
-    for f in FILES {
+    for f in OUTPUT_FILES {
         let x = std::fs::read(a.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
         assert_eq!(x, std::fs::read(b.join(f)).unwrap(), "{f} differs between two runs with seed 11");
     }

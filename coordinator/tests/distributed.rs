@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio_stream::wrappers::ReceiverStream;
 
 mod common;
-use common::{fresh_db, scenario, temp_dir, wait_with_timeout};
+use common::{OUTPUT_FILES, fresh_db, scenario, temp_dir, wait_with_timeout};
 
 /// A coordinator process and the port it listens on.
 struct Coordinator {
@@ -93,19 +93,6 @@ impl Coordinator {
     }
 }
 
-const FILES: [&str; 10] = [
-    "production.csv",
-    "markets.csv",
-    "domestic_prices.csv",
-    "trades.csv",
-    "stockpiles.csv",
-    "shortages.csv",
-    "nations.csv",
-    "digests.csv",
-    "events.csv",
-    "rejections.csv",
-];
-
 fn embedded(file: &str, extra: &[&str], out: &Path) {
     let status = Command::new(env!("CARGO_BIN_EXE_chokepoint"))
         .arg("--db")
@@ -136,7 +123,7 @@ fn distributed(file: &str, extra: &[&str], nodes: usize, placement: &str, out: &
 }
 
 fn assert_same_outputs(a: &Path, b: &Path, what: &str) {
-    for f in FILES {
+    for f in OUTPUT_FILES {
         let x = std::fs::read(a.join(f)).unwrap_or_else(|e| panic!("{}: {e}", a.join(f).display()));
         let y = std::fs::read(b.join(f)).unwrap_or_else(|e| panic!("{}: {e}", b.join(f).display()));
         assert!(x == y, "{f} differs between the embedded run and {what}");

@@ -6,6 +6,20 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::time::Duration;
 
+/// Every CSV file a run writes.
+pub const OUTPUT_FILES: [&str; 10] = [
+    "production.csv",
+    "markets.csv",
+    "domestic_prices.csv",
+    "trades.csv",
+    "stockpiles.csv",
+    "shortages.csv",
+    "nations.csv",
+    "digests.csv",
+    "events.csv",
+    "rejections.csv",
+];
+
 /// The path of a file in `scenarios/`.
 pub fn scenario(file: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios").join(file).display().to_string()
