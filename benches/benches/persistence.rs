@@ -7,7 +7,7 @@ use chokepoint_benches::{describe, machine, scenarios, time_runs};
 use coordinator::engine::Engine;
 use coordinator::history::state_at;
 use coordinator::run::{Hooks, Persist, RunOptions, drive};
-use coordinator::store::{RunId, RunMeta, RunStatus, Store};
+use coordinator::store::{RunId, RunMeta, Store};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -36,23 +36,7 @@ fn main() -> anyhow::Result<()> {
         let mut engine = Engine::embedded(scenario.clone());
         drive(&mut engine, &RunOptions::default(), &Hooks::default(), None).expect("runs");
     });
-    let meta = RunMeta {
-        scenario_name: scenario.name.clone(),
-        scenario_path: path.display().to_string(),
-        scenario_text: scenario.source.clone(),
-        seed: scenario.seed,
-        ticks: scenario.ticks,
-        events: None,
-        version: "bench".into(),
-        started_unix_ms: 0,
-        status: RunStatus::Running,
-        ticks_done: 0,
-        snapshot_every: 26,
-        parent: None,
-        mode: "embedded".into(),
-        out_dir: String::new(),
-        error: None,
-    };
+    let meta = RunMeta::new(&scenario, path.display().to_string(), String::new(), 26, "embedded".into());
     let mut run = RunId(0);
     let recorded = time_runs(3, || {
         run = store.create_run(&meta).expect("create");

@@ -5,7 +5,7 @@ use crate::history::{self, HistoryError};
 use crate::run::{Hooks, Persist, RunOptions, drive};
 use crate::scenario;
 use crate::serve::{self, PlacementKind, ServeError, ServeOptions};
-use crate::store::{RunId, RunMeta, RunStatus, Store, now_unix_ms};
+use crate::store::{RunId, RunMeta, RunStatus, Store};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -281,23 +281,7 @@ fn new_run(
     mode: String,
 ) -> anyhow::Result<RunId> {
     anyhow::ensure!(every >= 1, "--snapshot-every must be at least 1");
-    let meta = RunMeta {
-        scenario_name: s.name.clone(),
-        scenario_path: path.display().to_string(),
-        scenario_text: s.source.clone(),
-        seed: s.seed,
-        ticks: s.ticks,
-        events: None,
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        started_unix_ms: now_unix_ms(),
-        status: RunStatus::Running,
-        ticks_done: 0,
-        snapshot_every: every,
-        parent: None,
-        mode,
-        out_dir: out.display().to_string(),
-        error: None,
-    };
+    let meta = RunMeta::new(s, path.display().to_string(), out.display().to_string(), every, mode);
     Ok(store.create_run(&meta)?)
 }
 

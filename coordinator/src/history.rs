@@ -7,7 +7,7 @@ use crate::engine::Engine;
 use crate::output::{Summary, truncate_from};
 use crate::run::{Hooks, Persist, RunError, RunOptions, drive};
 use crate::scenario::{self, Scenario, ScenarioError};
-use crate::store::{JournalInput, RunId, RunMeta, RunStatus, Store, StoreError, now_unix_ms};
+use crate::store::{JournalInput, RunId, RunMeta, RunStatus, Store, StoreError};
 use crate::world::WorldState;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -208,21 +208,16 @@ pub fn fork(
         events = Some(all);
     }
     let meta = RunMeta {
-        scenario_name: scenario.name.clone(),
-        scenario_path: parent_meta.scenario_path.clone(),
-        scenario_text: parent_meta.scenario_text.clone(),
-        seed: scenario.seed,
-        ticks: scenario.ticks,
         events: events.or(parent_meta.events.clone()),
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        started_unix_ms: now_unix_ms(),
-        status: RunStatus::Running,
         ticks_done: at,
-        snapshot_every: parent_meta.snapshot_every,
         parent: Some((parent, at)),
-        mode: "embedded".into(),
-        out_dir: String::new(),
-        error: None,
+        ..RunMeta::new(
+            &scenario,
+            parent_meta.scenario_path.clone(),
+            String::new(),
+            parent_meta.snapshot_every,
+            "embedded".into(),
+        )
     };
     let id = store.create_run(&meta)?;
     let out = out.unwrap_or_else(|| PathBuf::from("out").join(format!("{}-run{id}", scenario.name)));

@@ -78,6 +78,36 @@ pub struct RunMeta {
     pub error: Option<String>,
 }
 
+impl RunMeta {
+    /// The record of a new run of `scenario` (its text, seed and length as they are now),
+    /// started now and not yet run.
+    pub fn new(
+        scenario: &crate::scenario::Scenario,
+        scenario_path: String,
+        out_dir: String,
+        snapshot_every: u32,
+        mode: String,
+    ) -> RunMeta {
+        RunMeta {
+            scenario_name: scenario.name.clone(),
+            scenario_path,
+            scenario_text: scenario.source.clone(),
+            seed: scenario.seed,
+            ticks: scenario.ticks,
+            events: None,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            started_unix_ms: now_unix_ms(),
+            status: RunStatus::Running,
+            ticks_done: 0,
+            snapshot_every,
+            parent: None,
+            mode,
+            out_dir,
+            error: None,
+        }
+    }
+}
+
 /// What is kept for every tick: the state digest and digests of its parts, so a replay that
 /// diverges can say where.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
