@@ -22,6 +22,10 @@ const STEPS_BP: [i64; 8] = [40_000, 25_000, 16_000, 12_500, 11_000, 10_000, 9_00
 const REFILL_TICKS: i64 = 4;
 /// Week-to-week demand noise: uniform within ±this many basis points.
 const NOISE_BP: i64 = 300;
+/// Pre-buying: when an announced export restriction will hit its imports within this many
+/// ticks, a manufacturer builds its working inventory to `PREBUY_FACTOR` times the usual.
+const PREBUY_TICKS: u32 = 10;
+const PREBUY_FACTOR: i64 = 3;
 
 /// Base demand per tick for `base_per_tick` at tick 0, grown at `growth_bp_per_year`.
 pub fn grown_demand(base_per_tick: Quantity, growth_bp_per_year: i32, tick: Tick, ticks_per_year: u32) -> Quantity {
@@ -73,7 +77,8 @@ pub fn decide(spec: &AgentSpec, obs: &AgentObservation, ctx: &Context) -> AgentA
         let market = MarketId::refined(commodity);
         let view = ctx.public.market(market);
         let forecast = forecast::update(&mut memory, ctx.public, market, *nation);
-        let grown = grow(base, growth);
+        // Substitution and thrifting lower the commodity's intensity over time.
+        let grown = grow(base, growth).scale_floor(i64::from(obs.intensity(commodity)), 10_000);
         let noise_bp = noise.random_range(-NOISE_BP..=NOISE_BP);
         let wanted = quantize(
             grown.0 as f64
@@ -82,8 +87,10 @@ pub fn decide(spec: &AgentSpec, obs: &AgentObservation, ctx: &Context) -> AgentA
         );
         consume.push((commodity, wanted));
 
-        let inventory = obs.holding(market);
-        let target = Quantity(wanted.0.saturating_mul(i64::from(*inventory_target_ticks)));
+        let inventory = obs.holding(market) + beyond_pipeline(obs.incoming(market), wanted);
+        let target_ticks = i64::from(*inventory_target_ticks)
+            * if ctx.public.restriction_ahead(market, *nation, PREBUY_TICKS) { PREBUY_FACTOR } else { 1 };
+        let target = Quantity(wanted.0.saturating_mul(target_ticks));
         let need = wanted + (target - inventory).scale_floor(1, REFILL_TICKS);
         if need.is_positive() {
             push_demand_curve(&mut orders, commodity, need, forecast, *elasticity_milli, ctx, obs);
@@ -91,6 +98,15 @@ pub fn decide(spec: &AgentSpec, obs: &AgentObservation, ctx: &Context) -> AgentA
     }
     AgentActions { agent: obs.agent, memory, orders, produce: Quantity::ZERO, consume }
 }
+
+/// Goods in transit count toward a buyer's inventory only beyond a normal pipeline of
+/// `PIPELINE_TICKS` ticks of use: what is at sea is not on the shelf, and a buyer with a long
+/// supply line keeps its working inventory on hand as well.
+pub fn beyond_pipeline(incoming: Quantity, per_tick: Quantity) -> Quantity {
+    (incoming - Quantity(per_tick.0.saturating_mul(PIPELINE_TICKS))).max(Quantity::ZERO)
+}
+
+const PIPELINE_TICKS: i64 = 8;
 
 /// Bids `need` at the forecast price as a step curve: at each step's price the cumulative
 /// quantity bid is `need * (step/forecast)^(-elasticity)`.

@@ -9,9 +9,11 @@ use crate::observation::{AgentObservation, AgentSpec};
 use crate::units::Quantity;
 
 pub fn decide(spec: &AgentSpec, obs: &AgentObservation, ctx: &Context) -> AgentActions {
-    let AgentSpec::Miner { nation, commodity, capacity_per_tick, unit_cost, inventory_cap_ticks } = spec else {
+    let AgentSpec::Miner { nation, commodity, unit_cost, inventory_cap_ticks, .. } = spec else {
         unreachable!("miner::decide is only called for miners");
     };
+    // Capacity changes with investment and outages: the observation has today's.
+    let capacity_per_tick = &obs.capacity;
     let market = MarketId::ore(*commodity);
     let mut memory = obs.memory.clone();
     let forecast = forecast::update(&mut memory, ctx.public, market, *nation);
@@ -29,7 +31,8 @@ pub fn decide(spec: &AgentSpec, obs: &AgentObservation, ctx: &Context) -> AgentA
         // Discount up to 5% as the yard fills.
         let fill_bp = if cap.0 > 0 { (inventory.0 as i128 * 500 / cap.0 as i128) as i64 } else { 0 };
         let ask = forecast.scale_floor(10_000 - 50 - fill_bp, 10_000);
-        let ask = ctx.jitter(obs, ask, 30).max(*unit_cost);
+        let view = ctx.public.market(market);
+        let ask = ctx.jitter(obs, ask, 30).max(*unit_cost).clamp(view.price_min, view.price_max);
         orders.push(Order { market, side: Side::Sell, quantity: available, limit: ask, domestic_only: false });
     }
     AgentActions { agent: obs.agent, memory, orders, produce, consume: Vec::new() }

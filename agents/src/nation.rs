@@ -12,6 +12,8 @@ use crate::units::{Money, Quantity};
 
 /// A reserve fills over this many ticks at most (about half a year of weekly ticks).
 const FILL_TICKS: i64 = 26;
+/// A forecast this far from last tick's price (basis points) counts as an expected move.
+const EXPECT_BP: i64 = 11_000;
 /// And releases at most this share of its target per tick, unless shortage demands more.
 const RELEASE_TICKS: i64 = 8;
 
@@ -26,6 +28,12 @@ pub fn decide(nation: NationId, obs: &AgentObservation, ctx: &Context) -> AgentA
         let view = ctx.public.market(market);
         let last = view.price_for(nation);
         let target = target_kg(pile, ctx.public.tick_days);
+        // Goods already bought and on their way count toward the target.
+        let position = pile.stock + obs.incoming(market);
+        // The nation's own forecast (its skill sets horizon and noise): a rise it expects makes
+        // it buy sooner and pay a little more; a fall it expects makes it wait.
+        let expects_rise = pile.price_forecast.0 as i128 * 10_000 > last.0 as i128 * i128::from(EXPECT_BP);
+        let expects_fall = pile.price_forecast.0 as i128 * i128::from(EXPECT_BP) < last.0 as i128 * 10_000;
         let trigger = view.reference.scale_floor(i64::from(pile.release_price_bp), 10_000);
         let short = pile.release_on_shortage && pile.shortage_last_tick.is_positive();
         if pile.stock.is_positive() && (pile.ordered_release.is_positive() || short || last >= trigger) {
@@ -37,9 +45,11 @@ pub fn decide(nation: NationId, obs: &AgentObservation, ctx: &Context) -> AgentA
             continue;
         }
         let ceiling = view.reference.scale_floor(i64::from(pile.buy_max_price_bp), 10_000);
-        if pile.stock < target && forecast <= ceiling {
-            let limit = forecast.scale_floor(10_200, 10_000).min(ceiling).clamp(view.price_min, view.price_max);
-            let wanted = (target - pile.stock).scale_floor(1, FILL_TICKS).max((target - pile.stock).min(Quantity(1)));
+        let (fill_ticks, premium_bp) = if expects_rise { (FILL_TICKS / 2, 10_500) } else { (FILL_TICKS, 10_200) };
+        if position < target && forecast <= ceiling && !expects_fall {
+            let limit = forecast.scale_floor(premium_bp, 10_000).min(ceiling).clamp(view.price_min, view.price_max);
+            let gap = target - position;
+            let wanted = gap.scale_floor(1, fill_ticks).max(gap.min(Quantity(1)));
             let quantity = wanted.min(limit.affordable(budget));
             if quantity.is_positive() {
                 budget -= limit.value_of(quantity);

@@ -35,6 +35,9 @@ pub enum AgentSpec {
         yield_bp: u32,
         /// How many ticks of ore it keeps on hand.
         ore_target_ticks: u32,
+        /// Processor stockpiling: in a rising market it keeps back up to this many ticks of
+        /// output (0: it never hoards).
+        hoard_ticks: u32,
     },
     /// A nation's demand in one sector, for one or more refined commodities.
     Manufacturer {
@@ -128,9 +131,33 @@ pub struct PublicView {
     pub tick_days: u32,
     /// Indexed by `MarketId::index()`.
     pub markets: Vec<MarketView>,
+    /// Export restrictions announced but not yet in force, sorted by effective tick.
+    pub announcements: Vec<Announcement>,
+}
+
+/// An export restriction announced ahead of time: public knowledge from its announcement.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Announcement {
+    pub market: MarketId,
+    pub exporter: NationId,
+    /// The first tick it is in force.
+    pub effective: Tick,
+    /// The nations whose imports it will restrict (allies of the exporter are exempt), sorted.
+    pub affected: Vec<NationId>,
 }
 
 impl PublicView {
+    /// Whether an announced restriction will hit `nation`'s imports of `market` within
+    /// `within` ticks of now.
+    pub fn restriction_ahead(&self, market: MarketId, nation: NationId, within: u32) -> bool {
+        self.announcements.iter().any(|a| {
+            a.market == market
+                && a.effective.0 > self.tick.0
+                && a.effective.0 <= self.tick.0.saturating_add(within)
+                && a.affected.binary_search(&nation).is_ok()
+        })
+    }
+
     pub fn market(&self, market: MarketId) -> &MarketView {
         &self.markets[market.index()]
     }
@@ -153,6 +180,11 @@ pub struct StockpileView {
     pub shortage_last_tick: Quantity,
     /// A release ordered by policy: this much still to offer, regardless of price.
     pub ordered_release: Quantity,
+    /// The nation's forecast of this commodity's domestic price at its forecast horizon, made
+    /// with its forecasting skill (horizon and noise).
+    pub price_forecast: Price,
+    /// Its forecast of domestic consumption per tick at the horizon.
+    pub demand_forecast: Quantity,
 }
 
 /// What only this agent knows: its books.
@@ -165,11 +197,32 @@ pub struct AgentObservation {
     pub holdings: Vec<(MarketId, Quantity)>,
     /// For a nation's agency: its stockpiles, sorted by commodity.
     pub stockpiles: Vec<StockpileView>,
+    /// For a mine or refinery: its capacity per tick now (investment adds to it; an outage
+    /// takes it to zero).
+    pub capacity: Quantity,
+    /// Goods bought and still in transit to this agent, by market, sorted.
+    pub incoming: Vec<(MarketId, Quantity)>,
+    /// For a manufacturer: how much of each commodity a unit of output takes now, in basis
+    /// points of what it took at tick 0 (substitution and thrifting lower it), sorted.
+    pub intensity_bp: Vec<(CommodityId, u32)>,
 }
 
 impl AgentObservation {
     pub fn holding(&self, market: MarketId) -> Quantity {
         self.holdings.binary_search_by_key(&market, |(m, _)| *m).map(|i| self.holdings[i].1).unwrap_or_default()
+    }
+
+    /// What is in transit to the agent in `market`.
+    pub fn incoming(&self, market: MarketId) -> Quantity {
+        self.incoming.binary_search_by_key(&market, |(m, _)| *m).map(|i| self.incoming[i].1).unwrap_or_default()
+    }
+
+    /// The intensity of `commodity` (basis points of tick 0's), 10,000 when not reported.
+    pub fn intensity(&self, commodity: CommodityId) -> u32 {
+        self.intensity_bp
+            .binary_search_by_key(&commodity, |(c, _)| *c)
+            .map(|i| self.intensity_bp[i].1)
+            .unwrap_or(10_000)
     }
 }
 

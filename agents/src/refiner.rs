@@ -9,15 +9,23 @@ use crate::observation::{AgentObservation, AgentSpec};
 use crate::units::{BP_PER_ONE, Price, Quantity};
 
 pub fn decide(spec: &AgentSpec, obs: &AgentObservation, ctx: &Context) -> AgentActions {
-    let AgentSpec::Refiner { nation, commodity, capacity_per_tick, unit_cost, yield_bp, ore_target_ticks } = spec
-    else {
+    let AgentSpec::Refiner { nation, commodity, unit_cost, yield_bp, ore_target_ticks, hoard_ticks, .. } = spec else {
         unreachable!("refiner::decide is only called for refiners");
     };
+    let capacity_per_tick = &obs.capacity;
     let ore = MarketId::ore(*commodity);
     let refined = MarketId::refined(*commodity);
     let mut memory = obs.memory.clone();
     let ore_forecast = forecast::update(&mut memory, ctx.public, ore, *nation);
     let refined_forecast = forecast::update(&mut memory, ctx.public, refined, *nation);
+    // Processor stockpiling: when the refined price runs well ahead of its smoothed forecast (a
+    // rising market), a refiner expects more of the same, so it hoards — it keeps back half its
+    // refined stock (at most a few ticks of output), asks more for the rest, and doubles its ore
+    // buffer — until the trend turns.
+    let last_refined = ctx.public.market(refined).price_for(*nation);
+    let rising =
+        *hoard_ticks > 0 && last_refined.0 as i128 * 10_000 > refined_forecast.0 as i128 * i128::from(HOARD_TRIGGER_BP);
+    let ore_target_ticks = if rising { ore_target_ticks.saturating_mul(2) } else { *ore_target_ticks };
     let yield_bp = i64::from((*yield_bp).max(1));
 
     let ore_on_hand = obs.holding(ore);
@@ -31,10 +39,12 @@ pub fn decide(spec: &AgentSpec, obs: &AgentObservation, ctx: &Context) -> AgentA
     let mut orders = Vec::new();
     // Ore for a full run next tick plus a buffer of `ore_target_ticks` runs.
     let ore_per_run = capacity_per_tick.scale_floor(BP_PER_ONE, yield_bp);
-    let ore_left = ore_on_hand - produce.scale_floor(BP_PER_ONE, yield_bp);
-    let ore_target = Quantity(ore_per_run.0.saturating_mul(i64::from(*ore_target_ticks) + 1));
+    let ore_left = ore_on_hand + crate::manufacturer::beyond_pipeline(obs.incoming(ore), ore_per_run)
+        - produce.scale_floor(BP_PER_ONE, yield_bp);
+    let ore_target = Quantity(ore_per_run.0.saturating_mul(i64::from(ore_target_ticks) + 1));
     let ore_wanted = (ore_target - ore_left).max(Quantity::ZERO);
     if ore_wanted.is_positive() {
+        let ore_view = ctx.public.market(ore);
         // The most it can pay for ore and still break even on refining at the forecast price.
         let bearable = (refined_forecast - *unit_cost).scale_floor(yield_bp, BP_PER_ONE);
         let urgent = ore_per_run.min(ore_wanted);
@@ -44,7 +54,7 @@ pub fn decide(spec: &AgentSpec, obs: &AgentObservation, ctx: &Context) -> AgentA
             market: ore,
             side: Side::Buy,
             quantity: urgent,
-            limit: ctx.jitter(obs, urgent_limit, 30),
+            limit: ctx.jitter(obs, urgent_limit, 30).clamp(ore_view.price_min, ore_view.price_max),
             domestic_only: false,
         });
         if ore_wanted > urgent {
@@ -52,24 +62,36 @@ pub fn decide(spec: &AgentSpec, obs: &AgentObservation, ctx: &Context) -> AgentA
                 market: ore,
                 side: Side::Buy,
                 quantity: ore_wanted - urgent,
-                limit: top_up_limit,
+                limit: top_up_limit.clamp(ore_view.price_min, ore_view.price_max),
                 domestic_only: false,
             });
         }
     }
     let available = refined_on_hand + produce;
+    // A hoarder keeps back half of what it has, up to `hoard_ticks` of output.
+    let (available, ask_base) = if rising {
+        let kept =
+            available.scale_floor(1, 2).min(Quantity(capacity_per_tick.0.saturating_mul(i64::from(*hoard_ticks))));
+        (available - kept, refined_forecast.scale_floor(10_500, 10_000).min(last_refined))
+    } else {
+        (available, refined_forecast)
+    };
     if available.is_positive() {
-        let ask = refined_forecast.scale_floor(9_950, 10_000).max(*unit_cost);
+        let view = ctx.public.market(refined);
+        let ask = ask_base.scale_floor(9_950, 10_000).max(*unit_cost);
         orders.push(Order {
             market: refined,
             side: Side::Sell,
             quantity: available,
-            limit: ctx.jitter(obs, ask, 30),
+            limit: ctx.jitter(obs, ask, 30).clamp(view.price_min, view.price_max),
             domestic_only: false,
         });
     }
     AgentActions { agent: obs.agent, memory, orders, produce, consume: Vec::new() }
 }
+
+/// A refined price this far above the forecast (basis points of it) reads as a rising market.
+const HOARD_TRIGGER_BP: i64 = 11_500;
 
 /// Full cost of a kilogram of refined product: processing plus the ore it takes.
 fn unit_cost_with_ore(processing: Price, ore: Price, yield_bp: i64) -> Price {

@@ -7,6 +7,8 @@
 //! because `StdRng` may change algorithm between versions of `rand`.
 
 use crate::ids::{AgentId, Tick};
+/// Re-exported so crates drawing from [`Streams`] need not depend on `rand` themselves.
+pub use rand::Rng;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -19,16 +21,36 @@ pub enum Purpose {
     PriceJitter,
     /// Unplanned outages at mines and refineries.
     Outage,
+    /// The noise in a nation's forecasts (its forecasting skill).
+    Forecast,
+    /// Local opposition to a mine or refinery (permit delays and closures).
+    Opposition,
+    /// Theft and accidents at a nation's stockpiles.
+    StockpileRisk,
+    /// A nation's diplomatic moves: proposing to join or leaving an alliance.
+    Diplomacy,
 }
 
 impl Purpose {
-    const ALL: [Purpose; 3] = [Purpose::DemandNoise, Purpose::PriceJitter, Purpose::Outage];
+    const ALL: [Purpose; 7] = [
+        Purpose::DemandNoise,
+        Purpose::PriceJitter,
+        Purpose::Outage,
+        Purpose::Forecast,
+        Purpose::Opposition,
+        Purpose::StockpileRisk,
+        Purpose::Diplomacy,
+    ];
 
     fn name(self) -> &'static str {
         match self {
             Purpose::DemandNoise => "demand-noise",
             Purpose::PriceJitter => "price-jitter",
             Purpose::Outage => "outage",
+            Purpose::Forecast => "forecast",
+            Purpose::Opposition => "opposition",
+            Purpose::StockpileRisk => "stockpile-risk",
+            Purpose::Diplomacy => "diplomacy",
         }
     }
 }

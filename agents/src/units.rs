@@ -85,6 +85,10 @@ impl Quantity {
 impl Money {
     pub const ZERO: Money = Money(0);
 
+    pub fn is_positive(self) -> bool {
+        self.0 > 0
+    }
+
     /// `self * num / den`, rounded toward zero.
     pub fn scale_floor(self, num: i64, den: i64) -> Money {
         Money(mul_div_trunc(self.0, num, den))

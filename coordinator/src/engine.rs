@@ -24,6 +24,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod geo;
+
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error(transparent)]
@@ -83,6 +85,10 @@ pub struct Engine {
     next_event: usize,
     /// Events applied before the first tick, reported with tick 0's record.
     initial_events: Vec<(Tick, String)>,
+    /// The run's random streams (for the engine's own draws: forecasts, opposition, risk,
+    /// diplomacy).
+    streams: agents::rng::Streams,
+    derived: geo::Derived,
 }
 
 /// What the validated actions of a tick add up to, ready to apply.
@@ -126,8 +132,19 @@ impl Engine {
     pub fn with_hosts(scenario: Arc<Scenario>, hosts: Vec<Box<dyn AgentHost>>, placement: Placement) -> Engine {
         let state = WorldState::initial(&scenario);
         let events = scenario.events.clone();
-        let mut engine =
-            Engine { scenario, state, hosts, placement, events, next_event: 0, initial_events: Vec::new() };
+        let streams = agents::rng::Streams::new(scenario.seed);
+        let derived = geo::Derived::new(&scenario);
+        let mut engine = Engine {
+            scenario,
+            state,
+            hosts,
+            placement,
+            events,
+            next_event: 0,
+            initial_events: Vec::new(),
+            streams,
+            derived,
+        };
         let mut log = Vec::new();
         engine.apply_events(Tick(0), &mut log);
         engine.initial_events = log;
@@ -144,7 +161,9 @@ impl Engine {
     ) -> Engine {
         let events = scenario.events.clone();
         let next_event = events.partition_point(|e| e.tick <= state.tick);
-        Engine { scenario, state, hosts, placement, events, next_event, initial_events: Vec::new() }
+        let streams = agents::rng::Streams::new(scenario.seed);
+        let derived = geo::Derived::new(&scenario);
+        Engine { scenario, state, hosts, placement, events, next_event, initial_events: Vec::new(), streams, derived }
     }
 
     /// Like `restore`, on one local host.
@@ -196,7 +215,8 @@ impl Engine {
         }
         let mut times = PhaseTimes::default();
         let tick = self.state.tick;
-        let consumption = domestic_consumption(&self.scenario, tick);
+        let consumption = domestic_consumption(&self.scenario, &self.state, tick);
+        self.make_forecasts(tick, &consumption);
         let (actions, mut edge_rejections) = self.exchange(tick, &consumption, &mut times)?;
         let started = Instant::now();
         let mut plan = self.validate(tick, actions);
@@ -221,10 +241,13 @@ impl Engine {
         }
         self.produce(&plan.actions, &mut ledger, &mut record);
         self.state.exports.begin(tick);
-        let released = self.auctions(tick, &plan.actions, &mut record);
+        let released = self.auctions(tick, &plan.actions, &mut record, &mut ledger);
         self.deliver(tick);
+        self.recycle(tick, &mut record, &mut ledger);
         self.consume(&plan.actions, &mut record, &mut ledger);
         self.upkeep(tick, &consumption, &released, &mut record, &mut ledger);
+        self.share_reserves(tick, &mut record);
+        self.slow_processes(tick, &mut record, &mut ledger);
         let next = tick.next();
         if next.0 < self.scenario.ticks {
             self.apply_events(next, &mut record.events);
@@ -256,9 +279,10 @@ impl Engine {
     ) -> Result<(Vec<AgentActions>, Vec<Rejection>), EngineError> {
         let started = Instant::now();
         let public = Arc::new(self.public_view(tick));
+        let incoming = self.incoming();
         let mut per_host: Vec<Vec<AgentObservation>> = vec![Vec::new(); self.hosts.len()];
         for a in 0..self.state.agents.len() {
-            let obs = self.observe(AgentId(a as u32), consumption);
+            let obs = self.observe(AgentId(a as u32), consumption, &incoming);
             per_host[self.placement.host_of[a]].push(obs);
         }
         for (host, agents) in self.hosts.iter_mut().zip(per_host) {
@@ -325,10 +349,21 @@ impl Engine {
                 }
             })
             .collect();
-        PublicView { tick, ticks_per_year: self.scenario.ticks_per_year, tick_days: self.scenario.tick_days, markets }
+        PublicView {
+            tick,
+            ticks_per_year: self.scenario.ticks_per_year,
+            tick_days: self.scenario.tick_days,
+            markets,
+            announcements: self.announcements(tick),
+        }
     }
 
-    fn observe(&self, agent: AgentId, consumption: &Consumption) -> AgentObservation {
+    fn observe(
+        &self,
+        agent: AgentId,
+        consumption: &Consumption,
+        incoming: &BTreeMap<AgentId, Vec<(MarketId, Quantity)>>,
+    ) -> AgentObservation {
         let state = &self.state.agents[agent.index()];
         let stockpiles = match &self.scenario.agents[agent.index()].spec {
             AgentSpec::Nation { nation } => self.state.nations[nation.index()]
@@ -344,16 +379,22 @@ impl Engine {
                     consumption_per_tick: consumption.get(*nation, p.commodity),
                     shortage_last_tick: p.shortage_last_tick,
                     ordered_release: p.ordered_release,
+                    price_forecast: p.price_forecast,
+                    demand_forecast: p.demand_forecast,
                 })
                 .collect(),
             _ => Vec::new(),
         };
+        let intensity_bp = state.demand.iter().map(|d| (d.commodity, d.combined_bp())).collect();
         AgentObservation {
             agent,
             memory: state.memory.clone(),
             cash: state.cash,
             holdings: state.holdings.clone(),
             stockpiles,
+            capacity: self.capacity_now(agent),
+            incoming: incoming.get(&agent).cloned().unwrap_or_default(),
+            intensity_bp,
         }
     }
 
@@ -374,7 +415,7 @@ impl Engine {
                 reject("memory names markets that do not exist; kept the previous memory".into());
                 a.memory = state.memory.clone();
             }
-            a.produce = self.validate_production(spec, state, a.produce, &mut reject);
+            a.produce = self.validate_production(spec, state, self.capacity_now(a.agent), a.produce, &mut reject);
             a.consume = self.validate_consumption(spec, std::mem::take(&mut a.consume), &mut reject);
             a.orders = self.validate_orders(spec, state, a.produce, std::mem::take(&mut a.orders), &mut reject);
             out.push(a);
@@ -386,19 +427,21 @@ impl Engine {
         &self,
         spec: &AgentSpec,
         state: &crate::world::AgentState,
+        capacity: Quantity,
         produce: Quantity,
         reject: &mut impl FnMut(String),
     ) -> Quantity {
+        let capacity_per_tick = &capacity;
         if produce.0 < 0 {
             reject(format!("negative production ({produce})"));
             return Quantity::ZERO;
         }
         match spec {
-            AgentSpec::Miner { capacity_per_tick, .. } if produce > *capacity_per_tick => {
+            AgentSpec::Miner { .. } if produce > *capacity_per_tick => {
                 reject(format!("production {produce} exceeds capacity {capacity_per_tick}"));
                 *capacity_per_tick
             }
-            AgentSpec::Refiner { commodity, capacity_per_tick, yield_bp, .. } => {
+            AgentSpec::Refiner { commodity, yield_bp, .. } => {
                 let by_ore = state.holding(MarketId::ore(*commodity)).scale_floor(i64::from(*yield_bp), 10_000);
                 let allowed = (*capacity_per_tick).min(by_ore);
                 if produce > allowed {
@@ -534,6 +577,10 @@ impl Engine {
             if let AgentSpec::Miner { commodity, .. } | AgentSpec::Refiner { commodity, .. } = spec {
                 let stage = if matches!(spec, AgentSpec::Miner { .. }) { Stage::Ore } else { Stage::Refined };
                 *record.production.entry((spec.nation(), MarketId::new(*commodity, stage))).or_default() += a.produce;
+                if let Some(site) = self.scenario.site(a.agent) {
+                    let kg = (i128::from(a.produce.0) * i128::from(site.emissions_g_per_kg) / 1000) as i64;
+                    *record.emissions.entry(spec.nation()).or_default() += kg;
+                }
             }
             match spec {
                 AgentSpec::Miner { commodity, unit_cost, .. } => {
@@ -563,13 +610,16 @@ impl Engine {
         }
     }
 
-    /// Runs every market's auction in market order and settles the trades. Returns, per nation
-    /// agency and market, what it sold (so ordered releases can be drawn down).
+    /// Runs every market's auction in market order and settles the trades. Before a market
+    /// clears, offtake contracts take their share of the sites' output, and the bids of allies
+    /// that procure jointly are pooled. Returns, per nation agency and market, what it sold (so
+    /// ordered releases can be drawn down).
     fn auctions(
         &mut self,
         tick: Tick,
         actions: &[AgentActions],
         record: &mut TickRecord,
+        ledger: &mut Ledger,
     ) -> BTreeMap<(AgentId, MarketId), Quantity> {
         let markets = self.scenario.market_count();
         let mut bids: Vec<Vec<BookOrder>> = vec![Vec::new(); markets];
@@ -591,43 +641,61 @@ impl Engine {
                 }
             }
         }
+        let allies = self.exempt_pairs();
+        let joint = self.pool_joint_bids(&mut bids);
         let mut sold_by_agency = BTreeMap::new();
         for i in 0..markets {
             let market = MarketId::from_index(i);
             let policies = std::mem::take(&mut self.state.policies);
             let clearing = {
-                let (rules, mut quotas) = policies.market_rules(market);
+                let (rules, mut quotas) = policies.market_rules(market, &allies);
+                self.offtakes(tick, market, &rules, &mut quotas, &mut asks[i], record, ledger);
                 market::clear(&bids[i], &asks[i], &rules, &mut quotas)
             };
             let restricted: Vec<agents::NationId> =
-                restricted_exporters(&policies, market, self.scenario.nations.len());
+                restricted_exporters(&policies, market, self.scenario.nations.len(), &allies);
             self.state.policies = policies;
             for t in &clearing.trades {
-                self.settle(tick, market, t, record);
+                self.settle(tick, market, t, record, ledger);
                 if matches!(self.scenario.agents[t.seller.index()].spec, AgentSpec::Nation { .. }) {
                     *sold_by_agency.entry((t.seller, market)).or_insert(Quantity::ZERO) += t.quantity;
                 }
+            }
+            for j in joint.iter().filter(|j| j.market == market) {
+                self.allocate_joint(j, &clearing);
             }
             self.update_market(market, &clearing, &restricted, record);
         }
         sold_by_agency
     }
 
-    fn settle(&mut self, tick: Tick, market: MarketId, t: &market::Trade, record: &mut TickRecord) {
+    fn settle(
+        &mut self,
+        tick: Tick,
+        market: MarketId,
+        t: &market::Trade,
+        record: &mut TickRecord,
+        ledger: &mut Ledger,
+    ) {
         let value = t.price.value_of(t.quantity);
         let export_tariff = value.scale_floor(i64::from(t.route.export_tariff_bp), 10_000);
         let import_tariff = value.scale_floor(i64::from(t.route.import_tariff_bp), 10_000);
+        // Goods crossing between regions go by lane: they arrive after its transit time (plus
+        // any disruption) and the buyer pays the freight on top of the price.
+        let (delay, freight) = self.lane_terms(t.seller_nation, t.buyer_nation, t.quantity);
+        let delay = t.route.delay_ticks + delay;
         let seller = &mut self.state.agents[t.seller.index()];
         seller.add(market, -t.quantity);
         seller.cash += value - export_tariff;
         let buyer = &mut self.state.agents[t.buyer.index()];
-        buyer.cash -= value + import_tariff;
+        buyer.cash -= value + import_tariff + freight;
+        ledger.money_out += freight;
+        record.freight += freight;
         // A nation's treasury is its agency's cash; agencies are agents 0..nations.
         self.state.agents[t.seller_nation.index()].cash += export_tariff;
         self.state.agents[t.buyer_nation.index()].cash += import_tariff;
-        if t.route.delay_ticks > 0 {
-            let s =
-                Shipment { arrival: Tick(tick.0 + t.route.delay_ticks), buyer: t.buyer, market, quantity: t.quantity };
+        if delay > 0 {
+            let s = Shipment { arrival: Tick(tick.0 + delay), buyer: t.buyer, market, quantity: t.quantity };
             let at = self.state.shipments.partition_point(|x| x <= &s);
             self.state.shipments.insert(at, s);
         } else {
@@ -730,7 +798,9 @@ impl Engine {
                 let m = MarketId::refined(pile.commodity);
                 let stock = agent.holding(m);
                 let cost = Money(((c.holding_cost_per_kg_year.0 as i128 * stock.0 as i128) / tpy as i128) as i64);
-                let loss = stock.scale_floor(c.stockpile_loss_bp_per_year, 10_000 * tpy);
+                // Poor storage loses three times as much.
+                let loss_bp = c.stockpile_loss_bp_per_year * if nation.poor_storage { 3 } else { 1 };
+                let loss = stock.scale_floor(loss_bp, 10_000 * tpy);
                 agent.cash -= cost;
                 ledger.money_out += cost;
                 agent.add(m, -loss);
@@ -762,12 +832,22 @@ impl Engine {
             let exports = &self.state.exports;
             let note = match &e.kind {
                 EventKind::Lift { target } => {
-                    if self.state.policies.lift(target) {
-                        format!("lifted {target}")
-                    } else {
-                        format!("nothing to lift for {target}")
-                    }
+                    let outages = self.state.outages.len();
+                    self.state.outages.retain(|o| o.name != *target);
+                    let disruptions = self.state.disruptions.len();
+                    self.state.disruptions.retain(|d| d.name != *target);
+                    let lifted = self.state.policies.lift(target)
+                        || outages != self.state.outages.len()
+                        || disruptions != self.state.disruptions.len();
+                    if lifted { format!("lifted {target}") } else { format!("nothing to lift for {target}") }
                 }
+                EventKind::DemandShock { .. }
+                | EventKind::SiteOutage { .. }
+                | EventKind::LaneDisruption { .. }
+                | EventKind::JoinAlliance { .. }
+                | EventKind::LeaveAlliance { .. }
+                | EventKind::Subsidy { .. }
+                | EventKind::RdFunding { .. } => self.apply_geo_event(&e),
                 EventKind::StockpileTarget { nation, commodity, target_days } => {
                     match self.state.nations[nation.index()].stockpiles.iter_mut().find(|p| p.commodity == *commodity) {
                         Some(p) => p.target_days = *target_days,
@@ -775,18 +855,9 @@ impl Engine {
                             let pos = self.state.nations[nation.index()]
                                 .stockpiles
                                 .partition_point(|p| p.commodity < *commodity);
-                            self.state.nations[nation.index()].stockpiles.insert(
-                                pos,
-                                crate::world::StockpileState {
-                                    commodity: *commodity,
-                                    target_days: *target_days,
-                                    buy_max_price_bp: 11_000,
-                                    release_price_bp: 25_000,
-                                    release_on_shortage: true,
-                                    ordered_release: Quantity::ZERO,
-                                    shortage_last_tick: Quantity::ZERO,
-                                },
-                            );
+                            self.state.nations[nation.index()]
+                                .stockpiles
+                                .insert(pos, crate::world::StockpileState::new(*commodity, *target_days));
                         }
                     }
                     format!(
@@ -808,7 +879,14 @@ impl Engine {
                     )
                 }
                 kind => {
-                    self.state.policies.impose(&e.name, tick, kind, |n, m| exports.last_year(n, m), tpy);
+                    self.state.policies.impose(
+                        &e.name,
+                        tick,
+                        kind,
+                        e.allies_exempt,
+                        |n, m| exports.last_year(n, m),
+                        tpy,
+                    );
                     let rule = &self.state.policies.active.last().expect("just imposed").rule;
                     crate::record::describe_restriction(&self.scenario, rule)
                 }
@@ -902,8 +980,13 @@ fn may_trade(spec: &AgentSpec, market: MarketId, side: Side) -> bool {
     }
 }
 
-fn restricted_exporters(policies: &Policies, market: MarketId, nations: usize) -> Vec<agents::NationId> {
-    let (rules, _) = policies.market_rules(market);
+fn restricted_exporters(
+    policies: &Policies,
+    market: MarketId,
+    nations: usize,
+    allies: &[(agents::NationId, agents::NationId)],
+) -> Vec<agents::NationId> {
+    let (rules, _) = policies.market_rules(market, allies);
     if rules.is_free() {
         return Vec::new();
     }

@@ -81,6 +81,9 @@ pub struct ActiveRestriction {
     pub name: String,
     pub since: Tick,
     pub rule: Restriction,
+    /// Whether the exporter's allies (in an alliance that exempts members) escape it.
+    #[serde(default)]
+    pub allies_exempt: bool,
 }
 
 /// Every restriction in force, in the order they were imposed.
@@ -97,6 +100,7 @@ impl Policies {
         name: &str,
         tick: Tick,
         kind: &EventKind,
+        allies_exempt: bool,
         exports_last_year: impl Fn(NationId, MarketId) -> Quantity,
         ticks_per_year: u32,
     ) -> bool {
@@ -125,7 +129,7 @@ impl Policies {
             }
             _ => return false,
         };
-        self.active.push(ActiveRestriction { name: name.to_string(), since: tick, rule });
+        self.active.push(ActiveRestriction { name: name.to_string(), since: tick, rule, allies_exempt });
         true
     }
 
@@ -136,23 +140,31 @@ impl Policies {
         self.active.len() != before
     }
 
-    /// The rules of one market, with the quota table the auction draws down.
-    pub fn market_rules(&self, market: MarketId) -> (MarketRules<'_>, Vec<Quantity>) {
-        let rules: Vec<&Restriction> = self.active.iter().map(|a| &a.rule).filter(|r| r.market() == market).collect();
+    /// The rules of one market, with the quota table the auction draws down. `allies` lists
+    /// the pairs of nations (both orders, sorted) whose alliances exempt them from each other's
+    /// export restrictions.
+    pub fn market_rules<'a>(
+        &'a self,
+        market: MarketId,
+        allies: &'a [(NationId, NationId)],
+    ) -> (MarketRules<'a>, Vec<Quantity>) {
+        let rules: Vec<(&Restriction, bool)> =
+            self.active.iter().filter(|a| a.rule.market() == market).map(|a| (&a.rule, a.allies_exempt)).collect();
         let quotas = rules
             .iter()
-            .filter_map(|r| match r {
+            .filter_map(|(r, _)| match r {
                 Restriction::ExportQuota { per_tick, .. } => Some(*per_tick),
                 _ => None,
             })
             .collect();
-        (MarketRules { rules }, quotas)
+        (MarketRules { rules, allies }, quotas)
     }
 }
 
 /// The restrictions of one market.
 pub struct MarketRules<'a> {
-    rules: Vec<&'a Restriction>,
+    rules: Vec<(&'a Restriction, bool)>,
+    allies: &'a [(NationId, NationId)],
 }
 
 impl MarketRules<'_> {
@@ -165,7 +177,15 @@ impl Rules for MarketRules<'_> {
     fn route(&self, seller: NationId, buyer: NationId) -> Route {
         let mut route = Route { allowed: true, ..Route::default() };
         let mut quota_slot = 0;
-        for r in &self.rules {
+        let allied = self.allies.binary_search(&(seller, buyer)).is_ok();
+        for (r, allies_exempt) in &self.rules {
+            let exempt = allied && *allies_exempt && !matches!(r, Restriction::ImportTariff { .. });
+            if exempt {
+                if matches!(r, Restriction::ExportQuota { .. }) {
+                    quota_slot += 1;
+                }
+                continue;
+            }
             match r {
                 Restriction::ExportBan { nation, to, .. } if *nation == seller && to.includes(buyer) => {
                     route.allowed = false
@@ -196,7 +216,7 @@ impl Rules for MarketRules<'_> {
     }
 
     fn exports_restricted(&self, nation: NationId) -> bool {
-        self.rules.iter().any(|r| r.limits_exports_of(nation))
+        self.rules.iter().any(|(r, _)| r.limits_exports_of(nation))
     }
 
     fn is_free(&self) -> bool {

@@ -29,6 +29,14 @@ pub struct TickRecord {
     /// The events applied during this tick, each with the tick it takes effect at (events due at
     /// tick t+1 are applied at the end of tick t; those due at 0 before the first tick).
     pub events: Vec<(Tick, String)>,
+    /// CO2 emitted by mines and refineries, by host nation (kilograms).
+    pub emissions: BTreeMap<NationId, i64>,
+    /// Freight paid on shipping lanes.
+    pub freight: Money,
+    /// New capacity decided this tick: (site, kilograms per tick, first tick online).
+    pub investments: Vec<(AgentId, Quantity, Tick)>,
+    /// Recycled supply delivered, by nation and commodity.
+    pub recycled: BTreeMap<(NationId, CommodityId), Quantity>,
 }
 
 #[derive(Clone, Debug)]

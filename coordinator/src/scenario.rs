@@ -7,7 +7,7 @@
 //! kilogram, percentages) are converted once, here, with the rounding named.
 
 use crate::locate::{FieldPath, line_col, span_of};
-use agents::{AgentSpec, CommodityId, MarketId, Money, NationId, Price, Quantity, Sector, Stage, Tick};
+use agents::{AgentId, AgentSpec, CommodityId, MarketId, Money, NationId, Price, Quantity, Sector, Stage, Tick};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -31,6 +31,81 @@ struct RawFile {
     manufacturers: Vec<RawManufacturer>,
     #[serde(default)]
     events: Vec<RawEvent>,
+    #[serde(default)]
+    companies: Vec<RawCompany>,
+    #[serde(default)]
+    alliances: Vec<RawAlliance>,
+    #[serde(default)]
+    lanes: Vec<RawLane>,
+    #[serde(default)]
+    offtakes: Vec<RawOfftake>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCompany {
+    id: String,
+    #[serde(default)]
+    name: String,
+    owner: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlliance {
+    id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    members: Vec<String>,
+    #[serde(default = "default_true")]
+    exempt_from_restrictions: bool,
+    #[serde(default)]
+    joint_procurement: bool,
+    #[serde(default)]
+    reserve_sharing_price_pct: Option<f64>,
+    #[serde(default = "default_true")]
+    share_intelligence: bool,
+    #[serde(default)]
+    financing_pct: f64,
+    #[serde(default = "default_true")]
+    open: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLane {
+    id: String,
+    from: String,
+    to: String,
+    transit_ticks: i64,
+    #[serde(default)]
+    cost_usd_per_kg: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOfftake {
+    site: String,
+    buyer: String,
+    share_pct: f64,
+    #[serde(default = "default_hundred")]
+    price_pct_of_world: f64,
+}
+
+fn default_hundred() -> f64 {
+    100.0
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSubsidies {
+    #[serde(default)]
+    mining_pct: f64,
+    #[serde(default)]
+    processing_pct: f64,
+    #[serde(default)]
+    recycling_pct: f64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -66,8 +141,48 @@ struct RawCommodity {
     stockpile_loss_pct_per_year: f64,
     #[serde(default)]
     holding_cost_usd_per_kg_year: f64,
+    #[serde(default)]
+    recycling_pct: f64,
+    #[serde(default = "default_recycling_lag")]
+    recycling_lag_years: f64,
+    #[serde(default = "default_mine_lead")]
+    mine_lead_time_years: f64,
+    #[serde(default = "default_refinery_lead")]
+    refinery_lead_time_years: f64,
+    #[serde(default = "default_ramp")]
+    ramp_years: f64,
+    #[serde(default)]
+    capex_usd_per_kg_year: Option<f64>,
+    #[serde(default = "default_substitution")]
+    substitution_pct_per_year: f64,
+    #[serde(default = "default_substitution_floor")]
+    substitution_floor_pct: f64,
+    #[serde(default = "default_substitution_trigger")]
+    substitution_trigger_pct: f64,
     ore: Option<RawStage>,
     refined: Option<RawStage>,
+}
+
+fn default_recycling_lag() -> f64 {
+    8.0
+}
+fn default_mine_lead() -> f64 {
+    7.0
+}
+fn default_refinery_lead() -> f64 {
+    5.0
+}
+fn default_ramp() -> f64 {
+    1.5
+}
+fn default_substitution() -> f64 {
+    10.0
+}
+fn default_substitution_floor() -> f64 {
+    60.0
+}
+fn default_substitution_trigger() -> f64 {
+    150.0
 }
 
 #[derive(Debug, Deserialize)]
@@ -90,6 +205,31 @@ struct RawNation {
     stockpile_appropriation_musd_per_year: f64,
     #[serde(default)]
     stockpiles: Vec<RawStockpile>,
+    #[serde(default)]
+    region: Option<String>,
+    #[serde(default)]
+    alignment: f64,
+    #[serde(default)]
+    env_sensitivity: f64,
+    #[serde(default = "default_horizon")]
+    forecast_horizon_ticks: i64,
+    #[serde(default = "default_forecast_noise")]
+    forecast_noise_pct: f64,
+    #[serde(default)]
+    security_musd_per_year: f64,
+    #[serde(default)]
+    storage: Option<String>,
+    #[serde(default)]
+    subsidies: RawSubsidies,
+    #[serde(default)]
+    rd_musd_per_year: BTreeMap<String, f64>,
+}
+
+fn default_horizon() -> i64 {
+    13
+}
+fn default_forecast_noise() -> f64 {
+    5.0
 }
 
 #[derive(Debug, Deserialize)]
@@ -128,6 +268,16 @@ struct RawMiner {
     unit_cost_usd_per_kg: f64,
     #[serde(default = "default_inventory_cap")]
     inventory_cap_ticks: i64,
+    #[serde(default)]
+    owner: Option<String>,
+    #[serde(default)]
+    potential_t_per_year: Option<f64>,
+    #[serde(default)]
+    footprint: Option<f64>,
+    #[serde(default)]
+    low_impact: bool,
+    #[serde(default)]
+    emissions_t_co2_per_t: Option<f64>,
 }
 
 fn default_inventory_cap() -> i64 {
@@ -147,6 +297,18 @@ struct RawRefiner {
     yield_pct: f64,
     #[serde(default = "default_ore_target")]
     ore_target_ticks: i64,
+    #[serde(default)]
+    hoard_ticks: i64,
+    #[serde(default)]
+    owner: Option<String>,
+    #[serde(default)]
+    potential_t_per_year: Option<f64>,
+    #[serde(default)]
+    footprint: Option<f64>,
+    #[serde(default)]
+    low_impact: bool,
+    #[serde(default)]
+    emissions_t_co2_per_t: Option<f64>,
 }
 
 fn default_yield() -> f64 {
@@ -213,6 +375,24 @@ struct RawEvent {
     #[serde(default)]
     target: Option<String>,
     #[serde(default)]
+    announce_tick: Option<i64>,
+    #[serde(default)]
+    allies_exempt: Option<bool>,
+    #[serde(default)]
+    sector: Option<String>,
+    #[serde(default)]
+    site: Option<String>,
+    #[serde(default)]
+    lane: Option<String>,
+    #[serde(default)]
+    extra_ticks: Option<i64>,
+    #[serde(default)]
+    alliance: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    musd_per_year: Option<f64>,
+    #[serde(default)]
     note: String,
 }
 
@@ -236,6 +416,92 @@ pub struct Scenario {
     pub events: Vec<Event>,
     /// The file's text, kept so a run can record exactly what it ran.
     pub source: String,
+    /// Region names, sorted; nations refer to them by index. "world" when none is given.
+    pub regions: Vec<String>,
+    /// Companies that own sites, each resolved to the nation that ultimately owns it.
+    pub companies: Vec<Company>,
+    /// Every mine and refinery's site facts, sorted by agent.
+    pub sites: Vec<Site>,
+    pub alliances: Vec<AllianceDef>,
+    pub lanes: Vec<Lane>,
+    pub offtakes: Vec<Offtake>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Company {
+    pub code: String,
+    pub name: String,
+    /// The nation at the end of the ownership chain.
+    pub nation: NationId,
+}
+
+/// What the engine needs to know about a mine or refinery beyond its agent spec.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Site {
+    pub agent: AgentId,
+    /// The nation that ultimately owns it (through companies); its host is the agent's nation.
+    pub owner: NationId,
+    /// The owner as written in the file (a nation or company id).
+    pub owner_code: String,
+    /// The most capacity investment can give it, per tick.
+    pub potential: Quantity,
+    /// Environmental and social footprint, 0 to 100.
+    pub footprint: u32,
+    pub low_impact: bool,
+    /// Kilograms of CO2 per tonne of output (grams per kilogram).
+    pub emissions_g_per_kg: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AllianceDef {
+    pub code: String,
+    pub name: String,
+    /// Members at tick 0, sorted.
+    pub members: Vec<NationId>,
+    pub exempt_from_restrictions: bool,
+    pub joint_procurement: bool,
+    /// Members short of a commodity may take allies' reserves at this share of the reference.
+    pub reserve_sharing_price_bp: Option<u32>,
+    pub share_intelligence: bool,
+    /// How much the bloc's financing lowers members' investment hurdle (basis points).
+    pub financing_bp: u32,
+    /// Whether other nations may join.
+    pub open: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lane {
+    pub code: String,
+    pub from: u16,
+    pub to: u16,
+    pub transit_ticks: u32,
+    pub cost_per_kg: Price,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Offtake {
+    pub site: AgentId,
+    pub buyer: AgentId,
+    pub share_bp: u32,
+    /// Price as a share of the world price (basis points).
+    pub price_bp: u32,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Subsidies {
+    /// Share of the investment cost of a domestic mine the state pays (basis points).
+    pub mining_bp: u32,
+    /// The same for refineries.
+    pub processing_bp: u32,
+    /// Points added to the recycling recovery rate (basis points).
+    pub recycling_bp: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum SubsidyKind {
+    Mining,
+    Processing,
+    Recycling,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -247,6 +513,19 @@ pub struct Commodity {
     pub stages: [StageSpec; 2],
     pub stockpile_loss_bp_per_year: i64,
     pub holding_cost_per_kg_year: Money,
+    /// Share of consumption recovered at end of life (basis points), before price and policy.
+    pub recycling_bp: u32,
+    /// Average time from consumption to scrap, in ticks.
+    pub recycling_lag_ticks: u32,
+    pub mine_lead_ticks: u32,
+    pub refinery_lead_ticks: u32,
+    pub ramp_ticks: u32,
+    /// Investment per kilogram a year of new capacity (cents).
+    pub capex_per_kg_year: Money,
+    pub substitution_bp_per_year: u32,
+    pub substitution_floor_bp: u32,
+    /// Substitution starts when the forecast passes this share of the reference (basis points).
+    pub substitution_trigger_bp: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -263,6 +542,20 @@ pub struct Nation {
     pub treasury: Money,
     pub appropriation_per_year: Money,
     pub stockpiles: Vec<StockpilePolicy>,
+    /// Index into `Scenario::regions`.
+    pub region: u16,
+    /// Position on one political axis, -1000 to 1000: nations close together get on.
+    pub alignment_milli: i32,
+    /// How strongly its public opposes mines and refineries (basis points).
+    pub env_sensitivity_bp: u32,
+    pub forecast_horizon_ticks: u32,
+    pub forecast_noise_bp: u32,
+    /// Security spending on its stockpiles, a year.
+    pub security_per_year: Money,
+    pub poor_storage: bool,
+    pub subsidies: Subsidies,
+    /// Research funding toward substitutes, a year, by commodity (sorted).
+    pub rd_per_year: Vec<(CommodityId, Money)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -288,6 +581,17 @@ pub struct Event {
     pub name: String,
     pub kind: EventKind,
     pub note: String,
+    /// When a restriction is announced, ahead of `tick` (public from then on).
+    #[serde(default)]
+    pub announced: Option<Tick>,
+    /// Whether the exporter's allies are exempt from this restriction (when their alliance
+    /// exempts members).
+    #[serde(default = "yes")]
+    pub allies_exempt: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Destinations or origins a restriction applies to: every other nation, or a list.
@@ -355,9 +659,44 @@ pub enum EventKind {
         commodity: CommodityId,
         quantity: Quantity,
     },
-    /// Ends the restriction started by the named event.
+    /// Ends the restriction, outage or disruption started by the named event.
     Lift {
         target: String,
+    },
+    /// A one-off change in the level of demand for a commodity (all nations or one, all sectors
+    /// or one), in basis points of the current level: +3000 is 30% more.
+    DemandShock {
+        commodity: CommodityId,
+        nation: Option<NationId>,
+        sector: Option<Sector>,
+        bp: i32,
+    },
+    /// A mine accident or refinery fire: the site produces nothing until lifted.
+    SiteOutage {
+        site: AgentId,
+    },
+    /// A shipping lane takes `extra_ticks` longer until lifted.
+    LaneDisruption {
+        lane: u16,
+        extra_ticks: u32,
+    },
+    JoinAlliance {
+        nation: NationId,
+        alliance: u16,
+    },
+    LeaveAlliance {
+        nation: NationId,
+        alliance: u16,
+    },
+    Subsidy {
+        nation: NationId,
+        kind: SubsidyKind,
+        bp: u32,
+    },
+    RdFunding {
+        nation: NationId,
+        commodity: CommodityId,
+        per_year: Money,
     },
 }
 
@@ -384,6 +723,24 @@ impl Scenario {
 
     pub fn commodity_by_code(&self, code: &str) -> Option<CommodityId> {
         self.commodities.iter().position(|c| c.code == code).map(|i| CommodityId(i as u16))
+    }
+
+    /// The site facts of a mine or refinery.
+    pub fn site(&self, agent: AgentId) -> Option<&Site> {
+        self.sites.binary_search_by_key(&agent, |s| s.agent).ok().map(|i| &self.sites[i])
+    }
+
+    pub fn agent_by_name(&self, name: &str) -> Option<AgentId> {
+        self.agents.iter().position(|a| a.name == name).map(|i| AgentId(i as u32))
+    }
+
+    /// The lane between two regions (either direction), if any.
+    pub fn lane_between(&self, a: u16, b: u16) -> Option<(u16, &Lane)> {
+        self.lanes
+            .iter()
+            .enumerate()
+            .find(|(_, l)| (l.from == a && l.to == b) || (l.from == b && l.to == a))
+            .map(|(i, l)| (i as u16, l))
     }
 }
 
@@ -581,8 +938,13 @@ impl Validator<'_> {
         if raw.commodities.len() > 1000 || raw.nations.len() > 10_000 {
             self.fail(&root, "too many commodities (at most 1000) or nations (at most 10000)");
         }
-        let commodities = self.commodities(&raw.commodities);
-        let nations = self.nations(&raw, tick_days);
+        let commodities = self.commodities(&raw.commodities, ticks_per_year);
+        let mut regions: Vec<String> = raw.nations.iter().map(region_of).collect();
+        regions.sort();
+        regions.dedup();
+        let nations = self.nations(&raw, &regions);
+        let companies = self.companies(&raw);
+        let mut sites = Vec::new();
         let mut agents: Vec<AgentDef> = nations
             .iter()
             .enumerate()
@@ -591,9 +953,12 @@ impl Validator<'_> {
                 spec: AgentSpec::Nation { nation: NationId(i as u16) },
             })
             .collect();
-        self.miners(&raw, ticks_per_year, &mut agents);
-        self.refiners(&raw, ticks_per_year, &mut agents);
+        self.miners(&raw, ticks_per_year, &mut agents, &companies, &mut sites);
+        self.refiners(&raw, ticks_per_year, &mut agents, &companies, &mut sites);
         self.manufacturers(&raw, ticks_per_year, &mut agents);
+        let alliances = self.alliances(&raw);
+        let lanes = self.lanes(&raw, &regions);
+        let offtakes = self.offtakes(&raw, &agents);
         let events = self.events(&raw, ticks);
         Scenario {
             name: raw.scenario.name,
@@ -607,10 +972,16 @@ impl Validator<'_> {
             agents,
             events,
             source: self.text.to_string(),
+            regions,
+            companies,
+            sites,
+            alliances,
+            lanes,
+            offtakes,
         }
     }
 
-    fn commodities(&mut self, raw: &[RawCommodity]) -> Vec<Commodity> {
+    fn commodities(&mut self, raw: &[RawCommodity], tpy: u32) -> Vec<Commodity> {
         let mut out = Vec::new();
         for (i, c) in raw.iter().enumerate() {
             let p = FieldPath::root().key("commodities").index(i);
@@ -645,6 +1016,28 @@ impl Validator<'_> {
                 c.holding_cost_usd_per_kg_year,
                 MAX_USD_PER_KG,
             );
+            let recycling_bp = self.pct_bp(&p.key("recycling_pct"), c.recycling_pct, 100.0);
+            let years = |v: &mut Self, field: &str, y: f64, max: f64| -> u32 {
+                let y = v.non_negative(&p.key(field), y, max);
+                round_half_away(y * f64::from(tpy)) as u32
+            };
+            let recycling_lag_ticks = years(self, "recycling_lag_years", c.recycling_lag_years, 50.0).max(1);
+            let mine_lead_ticks = years(self, "mine_lead_time_years", c.mine_lead_time_years, 40.0);
+            let refinery_lead_ticks = years(self, "refinery_lead_time_years", c.refinery_lead_time_years, 40.0);
+            let ramp_ticks = years(self, "ramp_years", c.ramp_years, 20.0).max(1);
+            // Without a figure, a year's capacity costs about two years of output at the
+            // refined reference price (ASSUMPTION, in line with mine capital intensities).
+            let capex = match c.capex_usd_per_kg_year {
+                Some(v) => Money(round_half_away(
+                    self.non_negative(&p.key("capex_usd_per_kg_year"), v, MAX_USD_PER_KG) * 100.0,
+                )),
+                None => Money(refined.reference.0.saturating_mul(2)),
+            };
+            let substitution_bp_per_year =
+                self.pct_bp(&p.key("substitution_pct_per_year"), c.substitution_pct_per_year, 100.0);
+            let substitution_floor_bp = self.pct_bp(&p.key("substitution_floor_pct"), c.substitution_floor_pct, 100.0);
+            let substitution_trigger_bp =
+                self.pct_bp(&p.key("substitution_trigger_pct"), c.substitution_trigger_pct, 10_000.0);
             out.push(Commodity {
                 code: c.id.clone(),
                 name: if c.name.is_empty() { c.id.clone() } else { c.name.clone() },
@@ -652,12 +1045,21 @@ impl Validator<'_> {
                 stages: [ore, refined],
                 stockpile_loss_bp_per_year: i64::from(loss),
                 holding_cost_per_kg_year: Money(round_half_away(holding * 100.0)),
+                recycling_bp,
+                recycling_lag_ticks,
+                mine_lead_ticks,
+                refinery_lead_ticks,
+                ramp_ticks,
+                capex_per_kg_year: capex,
+                substitution_bp_per_year,
+                substitution_floor_bp,
+                substitution_trigger_bp,
             });
         }
         out
     }
 
-    fn nations(&mut self, raw: &RawFile, _tick_days: u32) -> Vec<Nation> {
+    fn nations(&mut self, raw: &RawFile, regions: &[String]) -> Vec<Nation> {
         let mut out = Vec::new();
         for (i, n) in raw.nations.iter().enumerate() {
             let p = FieldPath::root().key("nations").index(i);
@@ -693,12 +1095,52 @@ impl Validator<'_> {
                 });
             }
             stockpiles.sort_by_key(|s| s.commodity);
+            let region = region_of(n);
+            let region = regions.iter().position(|r| *r == region).unwrap_or(0) as u16;
+            if !n.alignment.is_finite() || !(-1.0..=1.0).contains(&n.alignment) {
+                self.fail(&p.key("alignment"), format!("must be between -1 and 1 (got {})", n.alignment));
+            }
+            let env = self.non_negative(&p.key("env_sensitivity"), n.env_sensitivity, 1.0);
+            let horizon = self.int_in(&p.key("forecast_horizon_ticks"), n.forecast_horizon_ticks, 0, 520) as u32;
+            let noise = self.pct_bp(&p.key("forecast_noise_pct"), n.forecast_noise_pct, 100.0);
+            let security = self.non_negative(&p.key("security_musd_per_year"), n.security_musd_per_year, MAX_MUSD);
+            let poor_storage = match n.storage.as_deref() {
+                None | Some("good") => false,
+                Some("poor") => true,
+                Some(other) => {
+                    self.fail(&p.key("storage"), format!("unknown storage \"{other}\" (good or poor)"));
+                    false
+                }
+            };
+            let sp = p.key("subsidies");
+            let subsidies = Subsidies {
+                mining_bp: self.pct_bp(&sp.key("mining_pct"), n.subsidies.mining_pct, 100.0),
+                processing_bp: self.pct_bp(&sp.key("processing_pct"), n.subsidies.processing_pct, 100.0),
+                recycling_bp: self.pct_bp(&sp.key("recycling_pct"), n.subsidies.recycling_pct, 100.0),
+            };
+            let mut rd_per_year = Vec::new();
+            for (code, musd) in &n.rd_musd_per_year {
+                let rp = p.key("rd_musd_per_year").key(code);
+                let c = self.commodity(&rp, code, &raw.commodities);
+                let m = self.non_negative(&rp, *musd, MAX_MUSD);
+                rd_per_year.push((c, Money(round_half_away(m * 1.0e8))));
+            }
+            rd_per_year.sort();
             out.push(Nation {
                 code: n.id.clone(),
                 name: if n.name.is_empty() { n.id.clone() } else { n.name.clone() },
                 treasury: Money(round_half_away(budget * 1.0e8)),
                 appropriation_per_year: Money(round_half_away(approp * 1.0e8)),
                 stockpiles,
+                region,
+                alignment_milli: round_half_away(n.alignment.clamp(-1.0, 1.0) * 1000.0) as i32,
+                env_sensitivity_bp: round_half_away(env * 10_000.0) as u32,
+                forecast_horizon_ticks: horizon,
+                forecast_noise_bp: noise,
+                security_per_year: Money(round_half_away(security * 1.0e8)),
+                poor_storage,
+                subsidies,
+                rd_per_year,
             });
         }
         out
@@ -708,45 +1150,72 @@ impl Validator<'_> {
         !self.errors.is_empty()
     }
 
-    fn miners(&mut self, raw: &RawFile, tpy: u32, agents: &mut Vec<AgentDef>) {
+    fn miners(
+        &mut self,
+        raw: &RawFile,
+        tpy: u32,
+        agents: &mut Vec<AgentDef>,
+        companies: &[Company],
+        sites: &mut Vec<Site>,
+    ) {
         for (i, m) in raw.miners.iter().enumerate() {
             let p = FieldPath::root().key("miners").index(i);
             let nation = self.nation(&p.key("nation"), &m.nation, &raw.nations);
             let commodity = self.commodity(&p.key("commodity"), &m.commodity, &raw.commodities);
             let capacity_per_tick = self.per_tick(&p.key("capacity_t_per_year"), m.capacity_t_per_year, tpy);
-            let unit_cost = self.price(&p.key("unit_cost_usd_per_kg"), m.unit_cost_usd_per_kg);
+            let mut unit_cost = self.price(&p.key("unit_cost_usd_per_kg"), m.unit_cost_usd_per_kg);
             let inventory_cap_ticks = self.int_in(&p.key("inventory_cap_ticks"), m.inventory_cap_ticks, 1, 520) as u32;
-            let name = if m.name.is_empty() {
-                format!("{} {} mine #{}", m.nation, m.commodity, i + 1)
-            } else {
-                m.name.clone()
+            let extras = SiteFields {
+                owner: &m.owner,
+                potential: m.potential_t_per_year,
+                footprint: m.footprint,
+                low_impact: m.low_impact,
+                emissions: m.emissions_t_co2_per_t,
+                default_footprint: 50.0,
+                default_emissions: 5.0,
             };
+            let agent = AgentId(agents.len() as u32);
+            sites.push(self.site(&p, raw, agent, nation, capacity_per_tick, tpy, &extras, companies, &mut unit_cost));
             agents.push(AgentDef {
-                name,
+                name: miner_name(m, i),
                 spec: AgentSpec::Miner { nation, commodity, capacity_per_tick, unit_cost, inventory_cap_ticks },
             });
         }
     }
 
-    fn refiners(&mut self, raw: &RawFile, tpy: u32, agents: &mut Vec<AgentDef>) {
+    fn refiners(
+        &mut self,
+        raw: &RawFile,
+        tpy: u32,
+        agents: &mut Vec<AgentDef>,
+        companies: &[Company],
+        sites: &mut Vec<Site>,
+    ) {
         for (i, r) in raw.refiners.iter().enumerate() {
             let p = FieldPath::root().key("refiners").index(i);
             let nation = self.nation(&p.key("nation"), &r.nation, &raw.nations);
             let commodity = self.commodity(&p.key("commodity"), &r.commodity, &raw.commodities);
             let capacity_per_tick = self.per_tick(&p.key("capacity_t_per_year"), r.capacity_t_per_year, tpy);
-            let unit_cost = self.price(&p.key("unit_cost_usd_per_kg"), r.unit_cost_usd_per_kg);
+            let mut unit_cost = self.price(&p.key("unit_cost_usd_per_kg"), r.unit_cost_usd_per_kg);
             let yield_bp = self.pct_bp(&p.key("yield_pct"), r.yield_pct, 100.0);
             if yield_bp == 0 {
                 self.fail(&p.key("yield_pct"), "must be above 0");
             }
             let ore_target_ticks = self.int_in(&p.key("ore_target_ticks"), r.ore_target_ticks, 0, 520) as u32;
-            let name = if r.name.is_empty() {
-                format!("{} {} refinery #{}", r.nation, r.commodity, i + 1)
-            } else {
-                r.name.clone()
+            let hoard_ticks = self.int_in(&p.key("hoard_ticks"), r.hoard_ticks, 0, 520) as u32;
+            let extras = SiteFields {
+                owner: &r.owner,
+                potential: r.potential_t_per_year,
+                footprint: r.footprint,
+                low_impact: r.low_impact,
+                emissions: r.emissions_t_co2_per_t,
+                default_footprint: 40.0,
+                default_emissions: 10.0,
             };
+            let agent = AgentId(agents.len() as u32);
+            sites.push(self.site(&p, raw, agent, nation, capacity_per_tick, tpy, &extras, companies, &mut unit_cost));
             agents.push(AgentDef {
-                name,
+                name: refiner_name(r, i),
                 spec: AgentSpec::Refiner {
                     nation,
                     commodity,
@@ -754,9 +1223,224 @@ impl Validator<'_> {
                     unit_cost,
                     yield_bp: yield_bp.max(1),
                     ore_target_ticks,
+                    hoard_ticks,
                 },
             });
         }
+    }
+
+    /// A mine's or refinery's site facts. Low-impact methods cost 15% more per kilogram and halve
+    /// the footprint and the emissions.
+    #[allow(clippy::too_many_arguments)]
+    fn site(
+        &mut self,
+        p: &FieldPath,
+        raw: &RawFile,
+        agent: AgentId,
+        host: NationId,
+        capacity: Quantity,
+        tpy: u32,
+        f: &SiteFields,
+        companies: &[Company],
+        unit_cost: &mut Price,
+    ) -> Site {
+        let (owner, owner_code) = match f.owner {
+            None => (host, raw.nations.get(host.index()).map(|n| n.id.clone()).unwrap_or_default()),
+            Some(code) => match raw.nations.iter().position(|n| n.id == *code) {
+                Some(i) => (NationId(i as u16), code.clone()),
+                None => match raw.companies.iter().position(|c| c.id == *code) {
+                    Some(i) => (companies.get(i).map(|c| c.nation).unwrap_or(host), code.clone()),
+                    None => {
+                        self.fail(
+                            &p.key("owner"),
+                            format!("unknown owner \"{code}\" (a nation or a [[companies]] id)"),
+                        );
+                        (host, code.clone())
+                    }
+                },
+            },
+        };
+        let potential = match f.potential {
+            Some(t) => self.per_tick(&p.key("potential_t_per_year"), t, tpy),
+            None => capacity.scale_floor(3, 2),
+        };
+        if potential < capacity {
+            self.fail(&p.key("potential_t_per_year"), "must be at least capacity_t_per_year");
+        }
+        let footprint = self.non_negative(&p.key("footprint"), f.footprint.unwrap_or(f.default_footprint), 100.0);
+        let emissions =
+            self.non_negative(&p.key("emissions_t_co2_per_t"), f.emissions.unwrap_or(f.default_emissions), 100_000.0);
+        let (footprint, emissions) = if f.low_impact {
+            *unit_cost = unit_cost.scale_ceil(115, 100);
+            (footprint / 2.0, emissions / 2.0)
+        } else {
+            (footprint, emissions)
+        };
+        Site {
+            agent,
+            owner,
+            owner_code,
+            potential,
+            footprint: round_half_away(footprint) as u32,
+            low_impact: f.low_impact,
+            emissions_g_per_kg: round_half_away(emissions * 1000.0),
+        }
+    }
+
+    /// Companies, each resolved to the nation at the end of its ownership chain; a chain that
+    /// comes back on itself is refused.
+    fn companies(&mut self, raw: &RawFile) -> Vec<Company> {
+        let mut out = Vec::new();
+        for (i, c) in raw.companies.iter().enumerate() {
+            let p = FieldPath::root().key("companies").index(i);
+            if c.id.is_empty()
+                || raw.nations.iter().any(|n| n.id == c.id)
+                || raw.companies[..i].iter().any(|o| o.id == c.id)
+            {
+                self.fail(&p.key("id"), format!("company id \"{}\" is empty, a nation's id, or defined twice", c.id));
+            }
+            let mut chain = vec![c.id.clone()];
+            let mut owner = c.owner.clone();
+            let nation = loop {
+                if let Some(n) = raw.nations.iter().position(|n| n.id == owner) {
+                    break NationId(n as u16);
+                }
+                if chain.contains(&owner) {
+                    chain.push(owner);
+                    self.fail(&p.key("owner"), format!("cyclic ownership: {}", chain.join(" → ")));
+                    break NationId(0);
+                }
+                match raw.companies.iter().find(|o| o.id == owner) {
+                    Some(next) => {
+                        chain.push(owner);
+                        owner = next.owner.clone();
+                    }
+                    None => {
+                        self.fail(
+                            &p.key("owner"),
+                            format!("unknown owner \"{owner}\" (a nation or a [[companies]] id)"),
+                        );
+                        break NationId(0);
+                    }
+                }
+            };
+            out.push(Company {
+                code: c.id.clone(),
+                name: if c.name.is_empty() { c.id.clone() } else { c.name.clone() },
+                nation,
+            });
+        }
+        out
+    }
+
+    fn alliances(&mut self, raw: &RawFile) -> Vec<AllianceDef> {
+        let mut out = Vec::new();
+        for (i, a) in raw.alliances.iter().enumerate() {
+            let p = FieldPath::root().key("alliances").index(i);
+            if a.id.is_empty() || raw.alliances[..i].iter().any(|o| o.id == a.id) {
+                self.fail(&p.key("id"), format!("alliance id \"{}\" is empty or defined twice", a.id));
+            }
+            let mut members: Vec<NationId> = a
+                .members
+                .iter()
+                .enumerate()
+                .map(|(j, code)| self.nation(&p.key("members").index(j), code, &raw.nations))
+                .collect();
+            members.sort();
+            members.dedup();
+            let reserve_sharing_price_bp =
+                a.reserve_sharing_price_pct.map(|v| self.pct_bp(&p.key("reserve_sharing_price_pct"), v, 10_000.0));
+            out.push(AllianceDef {
+                code: a.id.clone(),
+                name: if a.name.is_empty() { a.id.clone() } else { a.name.clone() },
+                members,
+                exempt_from_restrictions: a.exempt_from_restrictions,
+                joint_procurement: a.joint_procurement,
+                reserve_sharing_price_bp,
+                share_intelligence: a.share_intelligence,
+                financing_bp: self.pct_bp(&p.key("financing_pct"), a.financing_pct, 100.0),
+                open: a.open,
+            });
+        }
+        out
+    }
+
+    fn lanes(&mut self, raw: &RawFile, regions: &[String]) -> Vec<Lane> {
+        let mut out = Vec::new();
+        for (i, l) in raw.lanes.iter().enumerate() {
+            let p = FieldPath::root().key("lanes").index(i);
+            if l.id.is_empty() || raw.lanes[..i].iter().any(|o| o.id == l.id) {
+                self.fail(&p.key("id"), format!("lane id \"{}\" is empty or defined twice", l.id));
+            }
+            let end = |v: &mut Self, field: &str, name: &str| -> u16 {
+                match regions.iter().position(|r| r == name) {
+                    Some(r) => r as u16,
+                    None => {
+                        v.fail(
+                            &p.key(field),
+                            format!(
+                                "a lane to nowhere: no nation is in region \"{name}\" (regions: {})",
+                                regions.join(", ")
+                            ),
+                        );
+                        0
+                    }
+                }
+            };
+            let from = end(self, "from", &l.from);
+            let to = end(self, "to", &l.to);
+            if from == to && !self.has_errors() {
+                self.fail(&p.key("to"), "a lane must join two different regions");
+            }
+            let transit_ticks = self.int_in(&p.key("transit_ticks"), l.transit_ticks, 0, 520) as u32;
+            let cost_per_kg = self.price(&p.key("cost_usd_per_kg"), l.cost_usd_per_kg);
+            out.push(Lane { code: l.id.clone(), from, to, transit_ticks, cost_per_kg });
+        }
+        out
+    }
+
+    fn offtakes(&mut self, raw: &RawFile, agents: &[AgentDef]) -> Vec<Offtake> {
+        let mut out: Vec<Offtake> = Vec::new();
+        let find = |name: &str| agents.iter().position(|a| a.name == name).map(|i| AgentId(i as u32));
+        for (i, o) in raw.offtakes.iter().enumerate() {
+            let p = FieldPath::root().key("offtakes").index(i);
+            let site = find(&o.site);
+            let buyer = find(&o.buyer);
+            let (Some(site), Some(buyer)) = (site, buyer) else {
+                let (field, name) = if site.is_none() { ("site", &o.site) } else { ("buyer", &o.buyer) };
+                self.fail(&p.key(field), format!("no agent is named \"{name}\""));
+                continue;
+            };
+            let (site_spec, buyer_spec) = (&agents[site.index()].spec, &agents[buyer.index()].spec);
+            let product = match site_spec {
+                AgentSpec::Miner { commodity, .. } => MarketId::ore(*commodity),
+                AgentSpec::Refiner { commodity, .. } => MarketId::refined(*commodity),
+                _ => {
+                    self.fail(&p.key("site"), format!("\"{}\" is not a mine or refinery", o.site));
+                    continue;
+                }
+            };
+            let buyer_ok = match buyer_spec {
+                AgentSpec::Refiner { commodity, .. } => product == MarketId::ore(*commodity),
+                AgentSpec::Nation { .. } => product.stage == Stage::Refined,
+                AgentSpec::Manufacturer { demand_per_tick, .. } => {
+                    product.stage == Stage::Refined && demand_per_tick.iter().any(|(c, _)| *c == product.commodity)
+                }
+                AgentSpec::Miner { .. } => false,
+            };
+            if !buyer_ok {
+                self.fail(&p.key("buyer"), format!("\"{}\" does not buy what \"{}\" produces", o.buyer, o.site));
+                continue;
+            }
+            let share_bp = self.pct_bp(&p.key("share_pct"), o.share_pct, 100.0);
+            let total: u32 = out.iter().filter(|x| x.site == site).map(|x| x.share_bp).sum::<u32>() + share_bp;
+            if total > 10_000 {
+                self.fail(&p.key("share_pct"), format!("offtakes of \"{}\" add up to more than 100%", o.site));
+            }
+            let price_bp = self.pct_bp(&p.key("price_pct_of_world"), o.price_pct_of_world, 1000.0);
+            out.push(Offtake { site, buyer, share_bp, price_bp });
+        }
+        out
     }
 
     fn manufacturers(&mut self, raw: &RawFile, tpy: u32, agents: &mut Vec<AgentDef>) {
@@ -826,7 +1510,40 @@ impl Validator<'_> {
             }
             let tick = Tick(e.tick.clamp(0, i64::from(u32::MAX)) as u32);
             if let Some(kind) = self.event_kind(&p, e, raw) {
-                out.push(Event { tick, name: name.clone(), kind, note: e.note.clone() });
+                let restriction = matches!(
+                    kind,
+                    EventKind::ExportBan { .. }
+                        | EventKind::ExportQuota { .. }
+                        | EventKind::ExportLicensing { .. }
+                        | EventKind::ExportTariff { .. }
+                        | EventKind::ImportTariff { .. }
+                );
+                let announced = match e.announce_tick {
+                    None => None,
+                    Some(_) if !restriction => {
+                        self.fail(&p.key("announce_tick"), "only trade restrictions can be announced ahead");
+                        None
+                    }
+                    Some(a) if a < 0 || a >= e.tick => {
+                        self.fail(
+                            &p.key("announce_tick"),
+                            format!("must be between 0 and the event's tick - 1 (got {a}, tick {})", e.tick),
+                        );
+                        None
+                    }
+                    Some(a) => Some(Tick(a as u32)),
+                };
+                if e.allies_exempt.is_some() && !restriction {
+                    self.fail(&p.key("allies_exempt"), "applies to trade restrictions only");
+                }
+                out.push(Event {
+                    tick,
+                    name: name.clone(),
+                    kind,
+                    note: e.note.clone(),
+                    announced,
+                    allies_exempt: e.allies_exempt.unwrap_or(true),
+                });
                 if let Some(until) = e.until_tick {
                     if until <= e.tick {
                         self.fail(&p.key("until_tick"), format!("must come after tick ({} <= {})", until, e.tick));
@@ -836,6 +1553,8 @@ impl Validator<'_> {
                             name: format!("{name}/end"),
                             kind: EventKind::Lift { target: name },
                             note: String::new(),
+                            announced: None,
+                            allies_exempt: true,
                         });
                     }
                 }
@@ -876,6 +1595,95 @@ impl Validator<'_> {
                 self.fail(&p.key("target"), format!("no event is named \"{target}\""));
             }
             return Some(EventKind::Lift { target });
+        }
+        match action {
+            "site_outage" => {
+                let name = self.required(p, "site", action, &e.site)?.clone();
+                let Some(site) = site_by_name(raw, &name) else {
+                    self.fail(&p.key("site"), format!("no mine or refinery is named \"{name}\""));
+                    return None;
+                };
+                return Some(EventKind::SiteOutage { site });
+            }
+            "lane_disruption" => {
+                let code = self.required(p, "lane", action, &e.lane)?.clone();
+                let extra = *self.required(p, "extra_ticks", action, &e.extra_ticks)?;
+                let Some(lane) = raw.lanes.iter().position(|l| l.id == code) else {
+                    self.fail(&p.key("lane"), format!("no lane is named \"{code}\""));
+                    return None;
+                };
+                let extra_ticks = self.int_in(&p.key("extra_ticks"), extra, 1, 520) as u32;
+                return Some(EventKind::LaneDisruption { lane: lane as u16, extra_ticks });
+            }
+            "join_alliance" | "leave_alliance" => {
+                let nation_code = self.required(p, "nation", action, &e.nation)?.clone();
+                let nation = self.nation(&p.key("nation"), &nation_code, &raw.nations);
+                let code = self.required(p, "alliance", action, &e.alliance)?.clone();
+                let Some(alliance) = raw.alliances.iter().position(|a| a.id == code) else {
+                    self.fail(&p.key("alliance"), format!("no alliance is named \"{code}\""));
+                    return None;
+                };
+                let alliance = alliance as u16;
+                return Some(if action == "join_alliance" {
+                    EventKind::JoinAlliance { nation, alliance }
+                } else {
+                    EventKind::LeaveAlliance { nation, alliance }
+                });
+            }
+            "subsidy" => {
+                let nation_code = self.required(p, "nation", action, &e.nation)?.clone();
+                let nation = self.nation(&p.key("nation"), &nation_code, &raw.nations);
+                let kind = match self.required(p, "kind", action, &e.kind)?.as_str() {
+                    "mining" => SubsidyKind::Mining,
+                    "processing" => SubsidyKind::Processing,
+                    "recycling" => SubsidyKind::Recycling,
+                    other => {
+                        self.fail(
+                            &p.key("kind"),
+                            format!("unknown subsidy \"{other}\" (mining, processing or recycling)"),
+                        );
+                        return None;
+                    }
+                };
+                let pct = *self.required(p, "pct", action, &e.pct)?;
+                return Some(EventKind::Subsidy { nation, kind, bp: self.pct_bp(&p.key("pct"), pct, 100.0) });
+            }
+            "demand_shock" => {
+                let code = self.required(p, "commodity", action, &e.commodity)?.clone();
+                let commodity = self.commodity(&p.key("commodity"), &code, &raw.commodities);
+                let nation = e.nation.as_ref().map(|n| self.nation(&p.key("nation"), n, &raw.nations));
+                let sector = match e.sector.as_deref() {
+                    None => None,
+                    Some(name) => match Sector::parse(name) {
+                        Some(s) => Some(s),
+                        None => {
+                            self.fail(&p.key("sector"), format!("unknown sector \"{name}\""));
+                            return None;
+                        }
+                    },
+                };
+                let pct = *self.required(p, "pct", action, &e.pct)?;
+                if !pct.is_finite() || !(-90.0..=500.0).contains(&pct) {
+                    self.fail(&p.key("pct"), format!("a demand shock must be between -90% and +500% (got {pct}%)"));
+                    return None;
+                }
+                return Some(EventKind::DemandShock {
+                    commodity,
+                    nation,
+                    sector,
+                    bp: round_half_away(pct * 100.0) as i32,
+                });
+            }
+            "rd_funding" => {
+                let nation_code = self.required(p, "nation", action, &e.nation)?.clone();
+                let nation = self.nation(&p.key("nation"), &nation_code, &raw.nations);
+                let code = self.required(p, "commodity", action, &e.commodity)?.clone();
+                let commodity = self.commodity(&p.key("commodity"), &code, &raw.commodities);
+                let m = *self.required(p, "musd_per_year", action, &e.musd_per_year)?;
+                let m = self.non_negative(&p.key("musd_per_year"), m, MAX_MUSD);
+                return Some(EventKind::RdFunding { nation, commodity, per_year: Money(round_half_away(m * 1.0e8)) });
+            }
+            _ => {}
         }
         let nation_code = self.required(p, "nation", action, &e.nation)?.clone();
         let nation = self.nation(&p.key("nation"), &nation_code, &raw.nations);
@@ -942,11 +1750,48 @@ impl Validator<'_> {
                 EventKind::StockpileRelease { nation, commodity, quantity }
             }
             other => {
-                self.fail(&p.key("action"), format!("unknown action \"{other}\" (one of: export_ban, export_quota, export_licensing, export_tariff, import_tariff, stockpile_target, stockpile_release, lift)"));
+                self.fail(&p.key("action"), format!("unknown action \"{other}\" (one of: export_ban, export_quota, export_licensing, export_tariff, import_tariff, stockpile_target, stockpile_release, lift, demand_shock, site_outage, lane_disruption, join_alliance, leave_alliance, subsidy, rd_funding)"));
                 return None;
             }
         })
     }
+}
+
+/// The optional site fields shared by mines and refineries.
+struct SiteFields<'r> {
+    owner: &'r Option<String>,
+    potential: Option<f64>,
+    footprint: Option<f64>,
+    low_impact: bool,
+    emissions: Option<f64>,
+    default_footprint: f64,
+    default_emissions: f64,
+}
+
+fn region_of(n: &RawNation) -> String {
+    n.region.clone().unwrap_or_else(|| "world".to_string())
+}
+
+fn miner_name(m: &RawMiner, i: usize) -> String {
+    if m.name.is_empty() { format!("{} {} mine #{}", m.nation, m.commodity, i + 1) } else { m.name.clone() }
+}
+
+fn refiner_name(r: &RawRefiner, i: usize) -> String {
+    if r.name.is_empty() { format!("{} {} refinery #{}", r.nation, r.commodity, i + 1) } else { r.name.clone() }
+}
+
+/// The agent id of the mine or refinery named `name` (agencies come first, then mines, then
+/// refineries, in file order).
+fn site_by_name(raw: &RawFile, name: &str) -> Option<AgentId> {
+    let base = raw.nations.len();
+    if let Some(i) = raw.miners.iter().enumerate().position(|(i, m)| miner_name(m, i) == name) {
+        return Some(AgentId((base + i) as u32));
+    }
+    raw.refiners
+        .iter()
+        .enumerate()
+        .position(|(i, r)| refiner_name(r, i) == name)
+        .map(|i| AgentId((base + raw.miners.len() + i) as u32))
 }
 
 /// An event's name: its `name`, or `event-N` for the N-th event in the file (1-based).

@@ -159,7 +159,7 @@ pub enum StoreError {
 /// The first bytes of every snapshot.
 const SNAPSHOT_MAGIC: &[u8; 4] = b"CKPT";
 /// Bump when `WorldState`'s encoding changes; older snapshots are then refused.
-pub const SNAPSHOT_FORMAT: u16 = 1;
+pub const SNAPSHOT_FORMAT: u16 = 2;
 const HEADER: usize = 4 + 2 + 32;
 
 pub struct Store {

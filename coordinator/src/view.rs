@@ -132,7 +132,7 @@ impl WorldView {
             .policies
             .active
             .iter()
-            .map(|ActiveRestriction { name, since, rule }| RestrictionRow {
+            .map(|ActiveRestriction { name, since, rule, .. }| RestrictionRow {
                 name: name.clone(),
                 since_tick: since.0,
                 description: describe_restriction(s, rule),

@@ -22,9 +22,56 @@ pub struct WorldState {
     /// Indexed by `MarketId::index()`.
     pub markets: Vec<MarketState>,
     pub policies: Policies,
-    /// Goods sold but not yet delivered (waiting for an export licence), sorted by arrival.
+    /// Goods sold but not yet delivered (waiting for an export licence or at sea), sorted by
+    /// arrival.
     pub shipments: Vec<Shipment>,
     pub exports: ExportLedger,
+    /// Capacity under construction, sorted by (site, start).
+    pub projects: Vec<Project>,
+    /// Sites shut by an accident, a fire or opposition, in the order they started.
+    pub outages: Vec<Outage>,
+    /// Each alliance's members now (indexed like `Scenario::alliances`), sorted.
+    pub alliances: Vec<Vec<NationId>>,
+    /// Lane disruptions in force.
+    pub disruptions: Vec<Disruption>,
+    /// Recycling per nation and commodity: `[nation * commodities + commodity]`.
+    pub recycling: Vec<RecyclingState>,
+}
+
+/// New capacity at a site: decided at `start`, producing from `online`, at full rate after the
+/// ramp-up; `delivered` is what has come on line so far.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Project {
+    pub site: AgentId,
+    pub start: Tick,
+    pub online: Tick,
+    pub capacity: Quantity,
+    pub delivered: Quantity,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outage {
+    /// The event (or opposition episode) that caused it; `lift` ends it by this name.
+    pub name: String,
+    pub site: AgentId,
+    /// When it ends by itself, if it does.
+    pub until: Option<Tick>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Disruption {
+    pub name: String,
+    pub lane: u16,
+    pub extra_ticks: u32,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecyclingState {
+    /// Consumption smoothed over the commodity's recycling lag: what reaches end of life now.
+    pub end_of_life: Quantity,
+    /// The recovery rate now (basis points); it moves toward what price and policy make
+    /// worthwhile, slowly.
+    pub rate_bp: u32,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +80,28 @@ pub struct AgentState {
     /// Inventories by market, sorted.
     pub holdings: Vec<(MarketId, Quantity)>,
     pub memory: AgentMemory,
+    /// Mines and refineries: capacity per tick now (investment adds to it).
+    pub capacity: Quantity,
+    /// Manufacturers: what moves each commodity's demand away from the scenario's, in the order
+    /// of its demand list.
+    pub demand: Vec<DemandFactors>,
+}
+
+/// A manufacturer's demand for one commodity relative to the scenario's (basis points).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DemandFactors {
+    pub commodity: CommodityId,
+    /// The level of demand, moved by demand shocks.
+    pub level_bp: u32,
+    /// How much of the commodity a unit of output takes, lowered by substitution.
+    pub intensity_bp: u32,
+}
+
+impl DemandFactors {
+    /// Level and intensity together.
+    pub fn combined_bp(&self) -> u32 {
+        (u64::from(self.level_bp) * u64::from(self.intensity_bp) / 10_000).min(u64::from(u32::MAX)) as u32
+    }
 }
 
 impl AgentState {
@@ -53,6 +122,9 @@ impl AgentState {
 pub struct NationState {
     /// Sorted by commodity.
     pub stockpiles: Vec<StockpileState>,
+    pub subsidies: crate::scenario::Subsidies,
+    /// Research funding toward substitutes, a year, by commodity (sorted).
+    pub rd_per_year: Vec<(CommodityId, Money)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +138,26 @@ pub struct StockpileState {
     pub ordered_release: Quantity,
     /// Domestic demand for this commodity that went unmet last tick.
     pub shortage_last_tick: Quantity,
+    /// The nation's forecast of its domestic price at its horizon, made this tick.
+    pub price_forecast: Price,
+    /// Its forecast of domestic consumption per tick at the horizon.
+    pub demand_forecast: Quantity,
+}
+
+impl StockpileState {
+    pub fn new(commodity: CommodityId, target_days: u32) -> StockpileState {
+        StockpileState {
+            commodity,
+            target_days,
+            buy_max_price_bp: 11_000,
+            release_price_bp: 25_000,
+            release_on_shortage: true,
+            ordered_release: Quantity::ZERO,
+            shortage_last_tick: Quantity::ZERO,
+            price_forecast: Price(0),
+            demand_forecast: Quantity::ZERO,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,6 +167,8 @@ pub struct MarketState {
     /// Domestic prices of nations whose exports are restricted, sorted by nation.
     pub domestic_prices: Vec<(NationId, Price)>,
     pub last_volume: Quantity,
+    /// The world price smoothed over about a quarter: the trend forecasters extrapolate from.
+    pub trend_price: Price,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -145,12 +239,12 @@ impl WorldState {
     /// steady state (a few ticks of inventory), so the first tick is not an artificial shortage.
     pub fn initial(scenario: &Scenario) -> WorldState {
         let markets = (0..scenario.market_count())
-            .map(|i| MarketState {
-                last_price: scenario.stage(MarketId::from_index(i)).reference,
-                ..MarketState::default()
+            .map(|i| {
+                let reference = scenario.stage(MarketId::from_index(i)).reference;
+                MarketState { last_price: reference, trend_price: reference, ..MarketState::default() }
             })
             .collect();
-        let consumption = domestic_consumption(scenario, Tick(0));
+        let consumption = base_consumption(scenario, Tick(0), |_, _| 10_000);
         let nations = scenario
             .nations
             .iter()
@@ -159,15 +253,26 @@ impl WorldState {
                     .stockpiles
                     .iter()
                     .map(|p| StockpileState {
-                        commodity: p.commodity,
-                        target_days: p.target_days,
                         buy_max_price_bp: p.buy_max_price_bp,
                         release_price_bp: p.release_price_bp,
                         release_on_shortage: p.release_on_shortage,
-                        ordered_release: Quantity::ZERO,
-                        shortage_last_tick: Quantity::ZERO,
+                        price_forecast: scenario.stage(MarketId::refined(p.commodity)).reference,
+                        ..StockpileState::new(p.commodity, p.target_days)
                     })
                     .collect(),
+                subsidies: n.subsidies,
+                rd_per_year: n.rd_per_year.clone(),
+            })
+            .collect();
+        let commodities = scenario.commodities.len();
+        let recycling = (0..scenario.nations.len() * commodities)
+            .map(|i| {
+                let (n, c) = (NationId((i / commodities) as u16), CommodityId((i % commodities) as u16));
+                RecyclingState {
+                    end_of_life: consumption.get(n, c),
+                    rate_bp: scenario.commodities[c.index()].recycling_bp
+                        + scenario.nations[n.index()].subsidies.recycling_bp,
+                }
             })
             .collect();
         let agents = scenario.agents.iter().map(|a| initial_agent(scenario, &a.spec, &consumption)).collect();
@@ -179,6 +284,11 @@ impl WorldState {
             policies: Policies::default(),
             shipments: Vec::new(),
             exports: ExportLedger::new(scenario.nations.len(), scenario.market_count(), scenario.ticks_per_year),
+            projects: Vec::new(),
+            outages: Vec::new(),
+            alliances: scenario.alliances.iter().map(|a| a.members.clone()).collect(),
+            disruptions: Vec::new(),
+            recycling,
         }
     }
 }
@@ -196,14 +306,20 @@ fn initial_agent(scenario: &Scenario, spec: &AgentSpec, consumption: &Consumptio
             }
         }
         AgentSpec::Miner { commodity, capacity_per_tick, .. } => {
+            state.capacity = *capacity_per_tick;
             state.add(MarketId::ore(*commodity), capacity_per_tick.scale_floor(2, 1));
         }
         AgentSpec::Refiner { commodity, capacity_per_tick, yield_bp, ore_target_ticks, .. } => {
+            state.capacity = *capacity_per_tick;
             let ore_per_run = capacity_per_tick.scale_floor(10_000, i64::from((*yield_bp).max(1)));
             state.add(MarketId::ore(*commodity), ore_per_run.scale_floor(i64::from(*ore_target_ticks) + 1, 1));
             state.add(MarketId::refined(*commodity), *capacity_per_tick);
         }
         AgentSpec::Manufacturer { demand_per_tick, inventory_target_ticks, .. } => {
+            state.demand = demand_per_tick
+                .iter()
+                .map(|(c, _)| DemandFactors { commodity: *c, level_bp: 10_000, intensity_bp: 10_000 })
+                .collect();
             for (c, q) in demand_per_tick {
                 state.add(MarketId::refined(*c), q.scale_floor(i64::from(*inventory_target_ticks), 1));
             }
@@ -226,12 +342,19 @@ impl Consumption {
     }
 }
 
-pub fn domestic_consumption(scenario: &Scenario, tick: Tick) -> Consumption {
+/// Each nation's consumption per tick now: its manufacturers' grown demand at their current
+/// level and intensity, before price effects.
+pub fn domestic_consumption(scenario: &Scenario, state: &WorldState, tick: Tick) -> Consumption {
+    base_consumption(scenario, tick, |agent, k| state.agents[agent].demand.get(k).map_or(10_000, |d| d.combined_bp()))
+}
+
+/// Consumption with each manufacturer's `factor_bp(agent, k)` applied to its k-th commodity.
+fn base_consumption(scenario: &Scenario, tick: Tick, factor_bp: impl Fn(usize, usize) -> u32) -> Consumption {
     let commodities = scenario.commodities.len();
     let mut per_tick = vec![Quantity::ZERO; scenario.nations.len() * commodities];
     // Scenarios use few distinct growth rates: compute each rate's factor once per tick.
     let mut factors: Vec<(i32, f64)> = Vec::new();
-    for a in &scenario.agents {
+    for (agent, a) in scenario.agents.iter().enumerate() {
         if let AgentSpec::Manufacturer { nation, demand_per_tick, growth_bp_per_year, .. } = &a.spec {
             let factor = match factors.iter().find(|(g, _)| g == growth_bp_per_year) {
                 Some((_, f)) => *f,
@@ -241,8 +364,11 @@ pub fn domestic_consumption(scenario: &Scenario, tick: Tick) -> Consumption {
                     f
                 }
             };
-            for (c, q) in demand_per_tick {
-                per_tick[nation.index() * commodities + c.index()] += grow(*q, factor);
+            for (k, (c, q)) in demand_per_tick.iter().enumerate() {
+                let grown = grow(*q, factor);
+                let bp = factor_bp(agent, k);
+                per_tick[nation.index() * commodities + c.index()] +=
+                    if bp == 10_000 { grown } else { grown.scale_floor(i64::from(bp), 10_000) };
             }
         }
     }

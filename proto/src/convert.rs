@@ -3,7 +3,7 @@
 //! The conversions are exact (integers both ways), so a round trip returns the same value.
 
 use crate::v1 as w;
-use agents::observation::{MarketView, StockpileView};
+use agents::observation::{Announcement, MarketView, StockpileView};
 use agents::{
     AgentActions, AgentId, AgentMemory, AgentObservation, AgentSpec, CommodityId, MarketId, Money, NationId,
     ObservationBatch, Order, Price, PublicView, Quantity, Sector, Side, Stage, Tick,
@@ -110,16 +110,23 @@ impl From<&AgentSpec> for w::AgentSpec {
                     inventory_cap_ticks: *inventory_cap_ticks,
                 })
             }
-            AgentSpec::Refiner { nation, commodity, capacity_per_tick, unit_cost, yield_bp, ore_target_ticks } => {
-                Kind::Refiner(w::RefinerSpec {
-                    nation: u32::from(nation.0),
-                    commodity: u32::from(commodity.0),
-                    capacity_per_tick_kg: capacity_per_tick.0,
-                    unit_cost_cents_per_kg: unit_cost.0,
-                    yield_bp: *yield_bp,
-                    ore_target_ticks: *ore_target_ticks,
-                })
-            }
+            AgentSpec::Refiner {
+                nation,
+                commodity,
+                capacity_per_tick,
+                unit_cost,
+                yield_bp,
+                ore_target_ticks,
+                hoard_ticks,
+            } => Kind::Refiner(w::RefinerSpec {
+                nation: u32::from(nation.0),
+                commodity: u32::from(commodity.0),
+                capacity_per_tick_kg: capacity_per_tick.0,
+                unit_cost_cents_per_kg: unit_cost.0,
+                yield_bp: *yield_bp,
+                ore_target_ticks: *ore_target_ticks,
+                hoard_ticks: *hoard_ticks,
+            }),
             AgentSpec::Manufacturer {
                 nation,
                 sector,
@@ -163,6 +170,7 @@ impl TryFrom<w::AgentSpec> for AgentSpec {
                 unit_cost: Price(non_negative(r.unit_cost_cents_per_kg, "refiner.unit_cost_cents_per_kg")?),
                 yield_bp: r.yield_bp,
                 ore_target_ticks: r.ore_target_ticks,
+                hoard_ticks: r.hoard_ticks,
             },
             Kind::Manufacturer(m) => AgentSpec::Manufacturer {
                 nation: nation(m.nation, "manufacturer.nation")?,
@@ -210,6 +218,16 @@ impl From<&PublicView> for w::PublicView {
                     last_volume_kg: m.last_volume.0,
                 })
                 .collect(),
+            announcements: p
+                .announcements
+                .iter()
+                .map(|a| w::Announcement {
+                    market: Some(a.market.into()),
+                    exporter: u32::from(a.exporter.0),
+                    effective_tick: a.effective.0,
+                    affected: a.affected.iter().map(|n| u32::from(n.0)).collect(),
+                })
+                .collect(),
         }
     }
 }
@@ -241,7 +259,31 @@ impl TryFrom<w::PublicView> for PublicView {
                 })
             })
             .collect::<Result<_, WireError>>()?;
-        Ok(PublicView { tick: Tick(p.tick), ticks_per_year: p.ticks_per_year, tick_days: p.tick_days, markets })
+        let announcements = p
+            .announcements
+            .into_iter()
+            .map(|a| {
+                let mut affected = a
+                    .affected
+                    .into_iter()
+                    .map(|n| nation(n, "announcements.affected"))
+                    .collect::<Result<Vec<_>, WireError>>()?;
+                affected.sort();
+                Ok(Announcement {
+                    market: market(a.market)?,
+                    exporter: nation(a.exporter, "announcements.exporter")?,
+                    effective: Tick(a.effective_tick),
+                    affected,
+                })
+            })
+            .collect::<Result<_, WireError>>()?;
+        Ok(PublicView {
+            tick: Tick(p.tick),
+            ticks_per_year: p.ticks_per_year,
+            tick_days: p.tick_days,
+            markets,
+            announcements,
+        })
     }
 }
 
@@ -269,7 +311,20 @@ impl From<&AgentObservation> for w::AgentObservation {
                     consumption_per_tick_kg: s.consumption_per_tick.0,
                     shortage_last_tick_kg: s.shortage_last_tick.0,
                     ordered_release_kg: s.ordered_release.0,
+                    price_forecast_cents_per_kg: s.price_forecast.0,
+                    demand_forecast_kg: s.demand_forecast.0,
                 })
+                .collect(),
+            capacity_kg: o.capacity.0,
+            incoming: o
+                .incoming
+                .iter()
+                .map(|(m, q)| w::Holding { market: Some((*m).into()), quantity_kg: q.0 })
+                .collect(),
+            intensity: o
+                .intensity_bp
+                .iter()
+                .map(|(c, bp)| w::Intensity { commodity: u32::from(c.0), bp: *bp })
                 .collect(),
         }
     }
@@ -301,8 +356,21 @@ impl TryFrom<w::AgentObservation> for AgentObservation {
                         consumption_per_tick: Quantity(s.consumption_per_tick_kg),
                         shortage_last_tick: Quantity(s.shortage_last_tick_kg),
                         ordered_release: Quantity(s.ordered_release_kg),
+                        price_forecast: Price(s.price_forecast_cents_per_kg),
+                        demand_forecast: Quantity(s.demand_forecast_kg),
                     })
                 })
+                .collect::<Result<_, WireError>>()?,
+            capacity: Quantity(non_negative(o.capacity_kg, "capacity_kg")?),
+            incoming: o
+                .incoming
+                .into_iter()
+                .map(|h| Ok((market(h.market)?, Quantity(non_negative(h.quantity_kg, "incoming.quantity_kg")?))))
+                .collect::<Result<_, WireError>>()?,
+            intensity_bp: o
+                .intensity
+                .into_iter()
+                .map(|i| Ok((commodity(i.commodity, "intensity.commodity")?, i.bp)))
                 .collect::<Result<_, WireError>>()?,
         })
     }
