@@ -10,7 +10,7 @@
 use crate::action::{AgentActions, Order, Side};
 use crate::decide::Context;
 use crate::forecast;
-use crate::ids::{CommodityId, MarketId, Tick};
+use crate::ids::{CommodityId, MarketId, NationId, Tick};
 use crate::observation::{AgentObservation, AgentSpec};
 use crate::rng::Purpose;
 use crate::units::{Price, Quantity};
@@ -22,10 +22,13 @@ const STEPS_BP: [i64; 8] = [40_000, 25_000, 16_000, 12_500, 11_000, 10_000, 9_00
 const REFILL_TICKS: i64 = 4;
 /// Week-to-week demand noise: uniform within ±this many basis points.
 const NOISE_BP: i64 = 300;
-/// Pre-buying: when an announced export restriction will hit its imports within this many
-/// ticks, a manufacturer builds its working inventory to `PREBUY_FACTOR` times the usual.
+/// Pre-buying: when an announced export restriction will hit its imports of a commodity (at
+/// either stage) within this many ticks, a manufacturer builds its working inventory up to
+/// `PREBUY_FACTOR` times the usual; while one is in force, up to `PRECAUTION_FACTOR` times.
+/// How far up depends on the share of supply the restrictor holds.
 const PREBUY_TICKS: u32 = 10;
 const PREBUY_FACTOR: i64 = 3;
+const PRECAUTION_FACTOR: i64 = 2;
 
 /// Base demand per tick for `base_per_tick` at tick 0, grown at `growth_bp_per_year`.
 pub fn grown_demand(base_per_tick: Quantity, growth_bp_per_year: i32, tick: Tick, ticks_per_year: u32) -> Quantity {
@@ -88,15 +91,28 @@ pub fn decide(spec: &AgentSpec, obs: &AgentObservation, ctx: &Context) -> AgentA
         consume.push((commodity, wanted));
 
         let inventory = obs.holding(market) + beyond_pipeline(obs.incoming(market), wanted);
-        let target_ticks = i64::from(*inventory_target_ticks)
-            * if ctx.public.restriction_ahead(market, *nation, PREBUY_TICKS) { PREBUY_FACTOR } else { 1 };
-        let target = Quantity(wanted.0.saturating_mul(target_ticks));
+        let target_bp = i64::from(*inventory_target_ticks) * precaution_bp(ctx.public, commodity, *nation);
+        let target = Quantity(wanted.0.saturating_mul(target_bp) / 10_000);
         let need = wanted + (target - inventory).scale_floor(1, REFILL_TICKS);
         if need.is_positive() {
             push_demand_curve(&mut orders, commodity, need, forecast, *elasticity_milli, ctx, obs);
         }
     }
     AgentActions { agent: obs.agent, memory, orders, produce: Quantity::ZERO, consume }
+}
+
+/// How much of its usual working inventory (basis points) a manufacturer in `nation` wants of
+/// `commodity`, given the restrictions announced and in force on its ore and refined markets:
+/// 1 + (factor - 1) x the restrictor's share of supply.
+fn precaution_bp(public: &crate::observation::PublicView, commodity: CommodityId, nation: NationId) -> i64 {
+    if public.announcements.is_empty() {
+        return 10_000;
+    }
+    let markets = [MarketId::refined(commodity), MarketId::ore(commodity)];
+    let ahead = markets.iter().map(|m| public.restriction_ahead(*m, nation, PREBUY_TICKS)).max().unwrap_or(0);
+    let now = markets.iter().map(|m| public.restricted_now(*m, nation)).max().unwrap_or(0);
+    let up = ((PREBUY_FACTOR - 1) * i64::from(ahead)).max((PRECAUTION_FACTOR - 1) * i64::from(now));
+    10_000 + up
 }
 
 /// Goods in transit count toward a buyer's inventory only beyond a normal pipeline of

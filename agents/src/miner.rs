@@ -28,9 +28,7 @@ pub fn decide(spec: &AgentSpec, obs: &AgentObservation, ctx: &Context) -> AgentA
     let available = inventory + produce;
     let mut orders = Vec::new();
     if available.is_positive() {
-        // Discount up to 5% as the yard fills.
-        let fill_bp = if cap.0 > 0 { (inventory.0 as i128 * 500 / cap.0 as i128) as i64 } else { 0 };
-        let ask = forecast.scale_floor(10_000 - 50 - fill_bp, 10_000);
+        let ask = forecast.scale_floor(10_000 - crate::forecast::stock_discount_bp(inventory, cap), 10_000);
         let view = ctx.public.market(market);
         let ask = ctx.jitter(obs, ask, 30).max(*unit_cost).clamp(view.price_min, view.price_max);
         orders.push(Order { market, side: Side::Sell, quantity: available, limit: ask, domestic_only: false });

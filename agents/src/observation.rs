@@ -131,7 +131,8 @@ pub struct PublicView {
     pub tick_days: u32,
     /// Indexed by `MarketId::index()`.
     pub markets: Vec<MarketView>,
-    /// Export restrictions announced but not yet in force, sorted by effective tick.
+    /// Export restrictions that limit trade (bans, quotas, licensing): those announced but not
+    /// yet in force and those in force, sorted by effective tick.
     pub announcements: Vec<Announcement>,
 }
 
@@ -144,18 +145,37 @@ pub struct Announcement {
     pub effective: Tick,
     /// The nations whose imports it will restrict (allies of the exporter are exempt), sorted.
     pub affected: Vec<NationId>,
+    /// The exporter's share of the world's cross-border trade in this market over the last
+    /// year (basis points): how much of the supply the restriction can touch.
+    pub share_bp: u32,
 }
 
 impl PublicView {
-    /// Whether an announced restriction will hit `nation`'s imports of `market` within
-    /// `within` ticks of now.
-    pub fn restriction_ahead(&self, market: MarketId, nation: NationId, within: u32) -> bool {
-        self.announcements.iter().any(|a| {
-            a.market == market
-                && a.effective.0 > self.tick.0
-                && a.effective.0 <= self.tick.0.saturating_add(within)
-                && a.affected.binary_search(&nation).is_ok()
-        })
+    /// The largest share of supply (basis points) that an announced restriction will cut from
+    /// `nation`'s imports of `market` within `within` ticks of now; 0 if none.
+    pub fn restriction_ahead(&self, market: MarketId, nation: NationId, within: u32) -> u32 {
+        self.announcements
+            .iter()
+            .filter(|a| {
+                a.market == market
+                    && a.effective.0 > self.tick.0
+                    && a.effective.0 <= self.tick.0.saturating_add(within)
+                    && a.affected.binary_search(&nation).is_ok()
+            })
+            .map(|a| a.share_bp.max(1))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The largest share of supply (basis points) that a restriction in force cuts from
+    /// `nation`'s imports of `market`; 0 if none.
+    pub fn restricted_now(&self, market: MarketId, nation: NationId) -> u32 {
+        self.announcements
+            .iter()
+            .filter(|a| a.market == market && a.effective.0 <= self.tick.0 && a.affected.binary_search(&nation).is_ok())
+            .map(|a| a.share_bp.max(1))
+            .max()
+            .unwrap_or(0)
     }
 
     pub fn market(&self, market: MarketId) -> &MarketView {

@@ -23,8 +23,11 @@ pub fn decide(spec: &AgentSpec, obs: &AgentObservation, ctx: &Context) -> AgentA
     // refined stock (at most a few ticks of output), asks more for the rest, and doubles its ore
     // buffer — until the trend turns.
     let last_refined = ctx.public.market(refined).price_for(*nation);
-    let rising =
-        *hoard_ticks > 0 && last_refined.0 as i128 * 10_000 > refined_forecast.0 as i128 * i128::from(HOARD_TRIGGER_BP);
+    // A restriction on its ore supply (in force or announced) is read the same way.
+    let rising = *hoard_ticks > 0
+        && (last_refined.0 as i128 * 10_000 > refined_forecast.0 as i128 * i128::from(HOARD_TRIGGER_BP)
+            || ctx.public.restricted_now(ore, *nation) >= HOARD_SHARE_BP
+            || ctx.public.restriction_ahead(ore, *nation, HOARD_AHEAD_TICKS) >= HOARD_SHARE_BP);
     let ore_target_ticks = if rising { ore_target_ticks.saturating_mul(2) } else { *ore_target_ticks };
     let yield_bp = i64::from((*yield_bp).max(1));
 
@@ -34,7 +37,10 @@ pub fn decide(spec: &AgentSpec, obs: &AgentObservation, ctx: &Context) -> AgentA
     // Refining at a loss only at half rate, like a miner below cost.
     let margin_ok = refined_forecast >= unit_cost_with_ore(*unit_cost, ore_forecast, yield_bp);
     let rate = if margin_ok { *capacity_per_tick } else { capacity_per_tick.scale_floor(1, 2) };
-    let produce = rate.min(max_from_ore);
+    // Like a mine's yard, its warehouse holds at most `STOCK_CAP_TICKS` of output (hoarding
+    // aside): beyond that it refines only what it sells.
+    let stock_cap = Quantity(capacity_per_tick.0.saturating_mul(STOCK_CAP_TICKS + i64::from(*hoard_ticks)));
+    let produce = rate.min(max_from_ore).min((stock_cap - refined_on_hand).max(Quantity::ZERO));
 
     let mut orders = Vec::new();
     // Ore for a full run next tick plus a buffer of `ore_target_ticks` runs.
@@ -72,13 +78,14 @@ pub fn decide(spec: &AgentSpec, obs: &AgentObservation, ctx: &Context) -> AgentA
     let (available, ask_base) = if rising {
         let kept =
             available.scale_floor(1, 2).min(Quantity(capacity_per_tick.0.saturating_mul(i64::from(*hoard_ticks))));
-        (available - kept, refined_forecast.scale_floor(10_500, 10_000).min(last_refined))
+        (available - kept, refined_forecast.scale_floor(10_000 + HOARD_PREMIUM_BP, 10_000))
     } else {
         (available, refined_forecast)
     };
     if available.is_positive() {
         let view = ctx.public.market(refined);
-        let ask = ask_base.scale_floor(9_950, 10_000).max(*unit_cost);
+        let discount = crate::forecast::stock_discount_bp(refined_on_hand, stock_cap);
+        let ask = ask_base.scale_floor(10_000 - discount, 10_000).max(*unit_cost);
         orders.push(Order {
             market: refined,
             side: Side::Sell,
@@ -89,6 +96,15 @@ pub fn decide(spec: &AgentSpec, obs: &AgentObservation, ctx: &Context) -> AgentA
     }
     AgentActions { agent: obs.agent, memory, orders, produce, consume: Vec::new() }
 }
+
+/// A hoarder asks this much above its forecast for what it does sell (basis points).
+const HOARD_PREMIUM_BP: i64 = 1_000;
+/// An ore restriction announced this close ahead sets a hoarder hoarding.
+const HOARD_AHEAD_TICKS: u32 = 10;
+/// ... when the restrictor holds at least this share of the ore trade (basis points).
+const HOARD_SHARE_BP: u32 = 5_000;
+/// A refinery keeps at most this many ticks of output unsold.
+const STOCK_CAP_TICKS: i64 = 8;
 
 /// A refined price this far above the forecast (basis points of it) reads as a rising market.
 const HOARD_TRIGGER_BP: i64 = 11_500;

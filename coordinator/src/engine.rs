@@ -662,7 +662,7 @@ impl Engine {
                 }
             }
             for j in joint.iter().filter(|j| j.market == market) {
-                self.allocate_joint(j, &clearing);
+                self.allocate_joint(tick, j, &clearing, record);
             }
             self.update_market(market, &clearing, &restricted, record);
         }

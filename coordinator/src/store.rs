@@ -205,6 +205,22 @@ pub fn now_unix_ms() -> u64 {
 impl Store {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        // sled releases its file lock only when its background flusher lets go of the database,
+        // a moment after the last handle is dropped; so a database closed just now (by this
+        // process, or by a command that has just exited) may still read as locked. Retry
+        // briefly before calling it locked by someone else.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        loop {
+            match Store::open_once(path) {
+                Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(25));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn open_once(path: &Path) -> Result<Store, StoreError> {
         let path = path.to_path_buf();
         // sled may panic on some corrupted files; catch that (quietly) and report it as an error.
         let previous = std::panic::take_hook();

@@ -226,6 +226,7 @@ impl From<&PublicView> for w::PublicView {
                     exporter: u32::from(a.exporter.0),
                     effective_tick: a.effective.0,
                     affected: a.affected.iter().map(|n| u32::from(n.0)).collect(),
+                    share_bp: a.share_bp,
                 })
                 .collect(),
         }
@@ -274,6 +275,7 @@ impl TryFrom<w::PublicView> for PublicView {
                     exporter: nation(a.exporter, "announcements.exporter")?,
                     effective: Tick(a.effective_tick),
                     affected,
+                    share_bp: a.share_bp.min(10_000),
                 })
             })
             .collect::<Result<_, WireError>>()?;

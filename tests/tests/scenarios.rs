@@ -29,7 +29,14 @@ fn refuse(text: &str) -> ScenarioError {
 
 #[test]
 fn the_shipped_scenarios_are_valid() {
-    for file in ["tiny.toml", "baseline-2024.toml"] {
+    for file in [
+        "tiny.toml",
+        "baseline-2024.toml",
+        "cobalt-2016.toml",
+        "nickel-ore-ban-2014.toml",
+        "cobalt-halt-2025.toml",
+        "graphite-licensing-2023.toml",
+    ] {
         let s = load(file);
         assert!(!s.agents.is_empty(), "{file} has no agents");
     }

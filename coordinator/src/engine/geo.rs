@@ -10,6 +10,7 @@
 
 use super::{Engine, Ledger};
 use crate::market::{self, BookOrder, Rules, Zone};
+use crate::policy::Restriction;
 use crate::record::TickRecord;
 use crate::scenario::{Event, EventKind, SubsidyKind};
 use crate::world::{Consumption, Disruption, Outage, Project, domestic_consumption};
@@ -41,6 +42,7 @@ const RD_DOUBLES: Money = Money(50_000_000 * 100);
 
 /// Member bids pooled by an alliance that procures jointly: one combined bid by `lead`.
 pub(super) struct JointBid {
+    pub alliance: usize,
     pub market: MarketId,
     pub lead: AgentId,
     /// Each member agency and the quantity it asked for.
@@ -142,16 +144,35 @@ impl Engine {
         out
     }
 
-    /// Export restrictions announced and not yet in force at `tick`.
+    /// Export restrictions that limit trade: in force, and announced but not yet in force at
+    /// `tick`. Nations exempt as allies are not among the affected.
     pub(super) fn announcements(&self, tick: Tick) -> Vec<Announcement> {
         let allies = self.exempt_pairs();
+        let nations = self.scenario.nations.len();
         let mut out = Vec::new();
+        for a in &self.state.policies.active {
+            let (exporter, market, to) = match &a.rule {
+                Restriction::ExportBan { nation, market, to }
+                | Restriction::ExportQuota { nation, market, to, .. }
+                | Restriction::ExportLicensing { nation, market, to, .. } => (*nation, *market, to),
+                _ => continue,
+            };
+            let affected = (0..nations)
+                .map(|n| NationId(n as u16))
+                .filter(|n| {
+                    *n != exporter
+                        && to.includes(*n)
+                        && !(a.allies_exempt && allies.binary_search(&(exporter, *n)).is_ok())
+                })
+                .collect();
+            let share_bp = self.export_share_bp(exporter, market);
+            out.push(Announcement { market, exporter, effective: a.since, affected, share_bp });
+        }
         for e in self.events.iter().filter(|e| e.announced.is_some_and(|a| a <= tick) && e.tick > tick) {
             let (exporter, market, to) = match &e.kind {
                 EventKind::ExportBan { nation, market, to }
                 | EventKind::ExportQuota { nation, market, to, .. }
-                | EventKind::ExportLicensing { nation, market, to, .. }
-                | EventKind::ExportTariff { nation, market, to, .. } => (*nation, *market, to),
+                | EventKind::ExportLicensing { nation, market, to, .. } => (*nation, *market, to),
                 _ => continue,
             };
             let affected = (0..self.scenario.nations.len())
@@ -162,10 +183,23 @@ impl Engine {
                         && !(e.allies_exempt && allies.binary_search(&(exporter, *n)).is_ok())
                 })
                 .collect();
-            out.push(Announcement { market, exporter, effective: e.tick, affected });
+            let share_bp = self.export_share_bp(exporter, market);
+            out.push(Announcement { market, exporter, effective: e.tick, affected, share_bp });
         }
         out.sort_by_key(|a| a.effective);
         out
+    }
+
+    /// `nation`'s share of the world's cross-border trade in `market` over the last year, in
+    /// basis points (from the export ledger).
+    fn export_share_bp(&self, nation: NationId, market: MarketId) -> u32 {
+        let all: i128 = (0..self.scenario.nations.len())
+            .map(|n| i128::from(self.state.exports.last_year(NationId(n as u16), market).0))
+            .sum();
+        if all <= 0 {
+            return 0;
+        }
+        (i128::from(self.state.exports.last_year(nation, market).0) * 10_000 / all).clamp(0, 10_000) as u32
     }
 
     /// A mine's or refinery's capacity this tick: none while an outage lasts.
@@ -235,7 +269,7 @@ impl Engine {
                     limit,
                     domestic_only: false,
                 });
-                out.push(JointBid { market, lead, members: asked });
+                out.push(JointBid { alliance: k, market, lead, members: asked });
             }
             pooled.extend(agencies);
         }
@@ -244,7 +278,13 @@ impl Engine {
 
     /// Shares what a pooled bid bought among the members, in proportion to what each asked
     /// for, at the average price paid (what is still in transit stays with the lead).
-    pub(super) fn allocate_joint(&mut self, j: &JointBid, clearing: &market::Clearing) {
+    pub(super) fn allocate_joint(
+        &mut self,
+        tick: Tick,
+        j: &JointBid,
+        clearing: &market::Clearing,
+        record: &mut TickRecord,
+    ) {
         let (mut bought, mut paid) = (Quantity::ZERO, Money::ZERO);
         for t in clearing.trades.iter().filter(|t| t.buyer == j.lead) {
             bought += t.quantity;
@@ -264,6 +304,15 @@ impl Engine {
             self.state.agents[j.lead.index()].cash += cost;
             self.state.agents[member.index()].add(j.market, share);
             self.state.agents[member.index()].cash -= cost;
+            record.events.push((
+                tick,
+                format!(
+                    "{}: {} took {share} of {} bought jointly, for {cost}",
+                    self.scenario.alliances[j.alliance].code,
+                    self.scenario.nation_code(NationId(member.0 as u16)),
+                    self.scenario.commodity_code(j.market.commodity)
+                ),
+            ));
         }
     }
 
