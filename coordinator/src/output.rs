@@ -11,7 +11,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 /// The files a run writes, with their headers.
-const FILES: [(&str, &str); 9] = [
+const FILES: [(&str, &str); 12] = [
     ("production.csv", "tick,nation,commodity,stage,produced_kg"),
     ("markets.csv", "tick,commodity,stage,price_cents_per_kg,volume_kg,traded"),
     ("domestic_prices.csv", "tick,commodity,stage,nation,price_cents_per_kg,world_price_cents_per_kg"),
@@ -21,6 +21,9 @@ const FILES: [(&str, &str); 9] = [
     ("nations.csv", "tick,nation,treasury_cents"),
     ("digests.csv", "tick,digest"),
     ("events.csv", "effective_tick,event"),
+    ("emissions.csv", "tick,nation,co2_kg"),
+    ("investments.csv", "tick,site,nation,owner,commodity,stage,added_kg_per_tick,added_t_per_year,online_tick"),
+    ("recycling.csv", "tick,nation,commodity,recycled_kg"),
 ];
 
 const REJECTIONS: (&str, &str) = ("rejections.csv", "tick,agent,agent_name,reason");
@@ -103,10 +106,22 @@ impl CsvOutputs {
     pub fn write(&mut self, s: &Scenario, r: &TickRecord) -> io::Result<()> {
         let t = r.tick.0;
         let code = |m: MarketId| (s.commodity_code(m.commodity), m.stage.as_str());
-        let [production, markets, domestic, trades, stockpiles, shortages, nations, digests, events] =
-            &mut self.files[..]
+        let [
+            production,
+            markets,
+            domestic,
+            trades,
+            stockpiles,
+            shortages,
+            nations,
+            digests,
+            events,
+            emissions,
+            investments,
+            recycling,
+        ] = &mut self.files[..]
         else {
-            unreachable!("FILES has nine entries")
+            unreachable!("FILES has twelve entries")
         };
         for ((n, m), q) in &r.production {
             let (c, st) = code(*m);
@@ -163,6 +178,32 @@ impl CsvOutputs {
         for (at, e) in &r.events {
             writeln!(events, "{},{}", at.0, field(e))?;
         }
+        for (n, kg) in &r.emissions {
+            writeln!(emissions, "{t},{},{kg}", s.nation_code(*n))?;
+        }
+        for (site, added, online) in &r.investments {
+            let def = &s.agents[site.index()];
+            let (commodity, stage) = match &def.spec {
+                agents::AgentSpec::Miner { commodity, .. } => (*commodity, "ore"),
+                agents::AgentSpec::Refiner { commodity, .. } => (*commodity, "refined"),
+                _ => continue,
+            };
+            let owner = s.site(*site).map_or("", |x| x.owner_code.as_str());
+            writeln!(
+                investments,
+                "{t},{},{},{},{},{stage},{},{},{}",
+                field(&def.name),
+                s.nation_code(def.spec.nation()),
+                field(owner),
+                s.commodity_code(commodity),
+                added.0,
+                added.0.saturating_mul(i64::from(s.ticks_per_year)) / 1000,
+                online.0
+            )?;
+        }
+        for ((n, c), q) in &r.recycled {
+            writeln!(recycling, "{t},{},{},{}", s.nation_code(*n), s.commodity_code(*c), q.0)?;
+        }
         for x in &r.rejections {
             // A hostile node may name an agent that does not exist.
             let name = s.agents.get(x.agent.index()).map_or("(no such agent)", |a| a.name.as_str());
@@ -190,6 +231,8 @@ pub struct Summary {
     pub spent_on_reserves: BTreeMap<agents::NationId, Money>,
     pub rejections: usize,
     pub events: Vec<(u32, String)>,
+    /// New capacity decided, by (host nation, market): projects and kilograms per tick.
+    pub investments: BTreeMap<(agents::NationId, MarketId), (usize, Quantity)>,
     pub last_digest: String,
 }
 
@@ -225,6 +268,17 @@ impl Summary {
         }
         self.rejections += r.rejections.len();
         self.events.extend(r.events.iter().map(|(at, e)| (at.0, e.clone())));
+        for (site, added, _) in &r.investments {
+            let spec = &scenario.agents[site.index()].spec;
+            let market = match spec {
+                agents::AgentSpec::Miner { commodity, .. } => MarketId::ore(*commodity),
+                agents::AgentSpec::Refiner { commodity, .. } => MarketId::refined(*commodity),
+                _ => continue,
+            };
+            let e = self.investments.entry((spec.nation(), market)).or_default();
+            e.0 += 1;
+            e.1 += *added;
+        }
         self.last_digest = r.digest.to_string();
     }
 
@@ -282,6 +336,19 @@ impl Summary {
             let _ = writeln!(out, "\nEvents");
             for (t, e) in &self.events {
                 let _ = writeln!(out, "  from tick {t}: {e}");
+            }
+        }
+        if !self.investments.is_empty() {
+            let _ = writeln!(out, "\nNew capacity decided (details in investments.csv)");
+            for ((n, m), (projects, added)) in &self.investments {
+                let _ = writeln!(
+                    out,
+                    "  {:<4} {} {:<8} {projects} project(s), +{} t/yr",
+                    s.nation_code(*n),
+                    s.commodity_code(m.commodity),
+                    m.stage.as_str(),
+                    added.0.saturating_mul(i64::from(s.ticks_per_year)) / 1000
+                );
             }
         }
         let _ = writeln!(out, "\nRejected actions: {}", self.rejections);

@@ -155,6 +155,21 @@ fn the_baseline_on_two_nodes_matches_the_embedded_run() {
     let _ = std::fs::remove_dir_all(out);
 }
 
+/// The geopolitical mechanics cross the wire too: announcements with supply shares, hoarding
+/// refiners, capacity and goods in transit in the observations.
+#[test]
+fn a_historical_episode_on_three_nodes_matches_the_embedded_run() {
+    for file in ["cobalt-halt-2025.toml", "graphite-licensing-2023.toml"] {
+        let reference = temp_dir("history-embedded");
+        embedded(file, &["--ticks", "60"], &reference);
+        let out = temp_dir("history-3");
+        distributed(file, &["--ticks", "60"], 3, "round-robin", &out);
+        assert_same_outputs(&reference, &out, &format!("{file} on 3 nodes"));
+        let _ = std::fs::remove_dir_all(reference);
+        let _ = std::fs::remove_dir_all(out);
+    }
+}
+
 #[test]
 fn a_killed_node_stops_the_run_with_a_named_failure() {
     let out = temp_dir("killed");

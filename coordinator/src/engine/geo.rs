@@ -717,16 +717,8 @@ impl Engine {
             let project = Project { site: agent, start: tick, online, capacity: step, delivered: Quantity::ZERO };
             let at = self.state.projects.partition_point(|p| p <= &project);
             self.state.projects.insert(at, project);
+            // Reported in investments.csv and the run summary, not as events (there are many).
             record.investments.push((agent, step, online));
-            record.events.push((
-                tick,
-                format!(
-                    "{} invests in {} t/yr more capacity, on line from tick {online}{}",
-                    self.scenario.agents[agent.index()].name,
-                    per_year.0 / 1000,
-                    if public.is_positive() { format!(" ({public} paid by the state)") } else { String::new() }
-                ),
-            ));
         }
     }
 

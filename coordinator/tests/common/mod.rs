@@ -7,7 +7,7 @@ use std::process::{Child, Command, Output};
 use std::time::Duration;
 
 /// Every CSV file a run writes.
-pub const OUTPUT_FILES: [&str; 10] = [
+pub const OUTPUT_FILES: [&str; 13] = [
     "production.csv",
     "markets.csv",
     "domestic_prices.csv",
@@ -17,6 +17,9 @@ pub const OUTPUT_FILES: [&str; 10] = [
     "nations.csv",
     "digests.csv",
     "events.csv",
+    "emissions.csv",
+    "investments.csv",
+    "recycling.csv",
     "rejections.csv",
 ];
 
