@@ -58,6 +58,30 @@ pub enum Command {
         #[command(flatten)]
         args: RunArgs,
     },
+    /// Run a war-game exercise: analysts play nations in the browser, a control cell runs the
+    /// clock. Prints the console's address and one access token per played nation and one for
+    /// control.
+    Exercise {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+        /// The nations played by people (codes, comma-separated); the others stay under AI.
+        #[arg(long, value_delimiter = ',', required = true)]
+        players: Vec<String>,
+        /// Ticks per turn.
+        #[arg(long, default_value_t = 13)]
+        turn: u32,
+        /// How long players have to submit each turn: 10m, 90s, 1h.
+        #[arg(long, default_value = "10m")]
+        deadline: String,
+        /// Wall time between ticks in real-time mode: 2s, 1m.
+        #[arg(long, default_value = "2s")]
+        tick_interval: String,
+        /// Address for the web console (port 0 picks a free port; the address is printed).
+        #[arg(long, default_value = "127.0.0.1:7500")]
+        listen: String,
+        #[command(flatten)]
+        args: RunArgs,
+    },
     /// Check a scenario file and print what it defines.
     Check {
         /// The scenario file (TOML).
@@ -329,6 +353,9 @@ pub fn execute(db: &Path, command: Command) -> anyhow::Result<ExitCode> {
             };
             let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
             runtime.block_on(serve_main(s, &listen, options, &out, db))
+        }
+        Command::Exercise { scenario, players, turn, deadline, tick_interval, listen, args } => {
+            exercise_main(db, &scenario, &players, turn, &deadline, &tick_interval, &listen, args)
         }
         Command::Check { scenario } => {
             let s = scenario::load(&scenario)?;
@@ -630,4 +657,141 @@ async fn serve_main(
             out.display()
         ))),
     }
+}
+
+/// `chokepoint exercise`: records the run, prints the tokens, runs the engine on its own thread
+/// and serves the console until the exercise ends.
+#[allow(clippy::too_many_arguments)]
+fn exercise_main(
+    db: &Path,
+    scenario: &Path,
+    players: &[String],
+    turn: u32,
+    deadline: &str,
+    tick_interval: &str,
+    listen: &str,
+    args: RunArgs,
+) -> anyhow::Result<ExitCode> {
+    use crate::exercise::{self, Game, Setup, Shared, api};
+    let RunArgs { seed, ticks, out, snapshot_every, quiet: _ } = args;
+    anyhow::ensure!((1..=520).contains(&turn), "--turn must be between 1 and 520 ticks");
+    let deadline = exercise::parse_duration(deadline).map_err(|e| anyhow::anyhow!("--deadline: {e}"))?;
+    let tick_interval = exercise::parse_duration(tick_interval).map_err(|e| anyhow::anyhow!("--tick-interval: {e}"))?;
+    let s = prepare(scenario, seed, ticks)?;
+    let mut played = Vec::new();
+    for code in players {
+        let code = code.trim();
+        let n = s.nation_by_code(code).ok_or_else(|| {
+            let known: Vec<&str> = s.nations.iter().map(|n| n.code.as_str()).collect();
+            anyhow::anyhow!("--players: unknown nation \"{code}\" (nations: {})", known.join(", "))
+        })?;
+        anyhow::ensure!(!played.contains(&n), "--players: {code} is named twice");
+        played.push(n);
+    }
+    let store = open_store(db)?;
+    let out = out.unwrap_or_else(|| default_out(&s));
+    let mut tokens = Vec::new();
+    for n in &played {
+        tokens.push((s.nation_code(*n).to_string(), exercise::new_token()?));
+    }
+    tokens.push(("control".to_string(), exercise::new_token()?));
+    anyhow::ensure!(snapshot_every >= 1, "--snapshot-every must be at least 1");
+    let mut meta =
+        RunMeta::new(&s, scenario.display().to_string(), out.display().to_string(), snapshot_every, "exercise".into());
+    meta.exercise = Some(crate::store::ExerciseMeta {
+        players: played.iter().map(|n| s.nation_code(*n).to_string()).collect(),
+        turn_ticks: turn,
+        token_hashes: tokens.iter().map(|(role, t)| (role.clone(), exercise::token_hash(t))).collect(),
+    });
+    let run = store.create_run(&meta)?;
+    let s = Arc::new(s);
+    let engine = crate::engine::Engine::embedded(s.clone());
+    let game = Game {
+        scenario: s.clone(),
+        setup: Setup { players: played.clone(), turn_ticks: turn, deadline, tick_interval },
+        run: run.0,
+        state: engine.state().clone(),
+        records: Vec::new(),
+        turn: 1,
+        turn_started: std::time::Instant::now(),
+        paused: false,
+        realtime: false,
+        advance: 0,
+        ended: false,
+        submitted: Default::default(),
+        inbox: Vec::new(),
+        conditionals: Vec::new(),
+        messages: Vec::new(),
+        notes: Vec::new(),
+        missed: Vec::new(),
+        failure: None,
+    };
+    let shared = Shared::new(game);
+    let roles = tokens
+        .iter()
+        .map(|(role, t)| {
+            let r = if role == "control" {
+                api::Role::Control
+            } else {
+                api::Role::Player(s.nation_by_code(role).unwrap_or(agents::NationId(0)))
+            };
+            (exercise::token_hash(t), r)
+        })
+        .collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(listen))
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    println!(
+        "Exercise: {} (run {run}), {} ticks, turns of {turn} ticks, deadline {}s; outputs in {}",
+        s.name,
+        s.ticks,
+        deadline.as_secs(),
+        out.display()
+    );
+    println!("Console: http://{addr}/");
+    println!("Access tokens (shown once; only their hashes are stored):");
+    for (role, t) in &tokens {
+        println!("  {role:<8} {t}");
+    }
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    let persist = Persist { store: store.clone(), run, snapshot_every };
+    let options = RunOptions { out: Some(out.clone()), progress: false, append: false };
+    let engine_shared = shared.clone();
+    let worker = std::thread::spawn(move || exercise::play(&engine_shared, engine, &options, Some(&persist)));
+    let app = api::router(api::Api::new(shared.clone(), roles));
+    let watch = shared.clone();
+    runtime.block_on(async move {
+        let ended = async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                if watch.game().ended {
+                    // Give the consoles a last look at the final state.
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    break;
+                }
+            }
+        };
+        let stop = shared.clone();
+        let interrupt = async move {
+            let _ = tokio::signal::ctrl_c().await;
+            stop.game().ended = true;
+            stop.notify();
+        };
+        tokio::select! {
+            r = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).with_graceful_shutdown(ended) => r,
+            () = interrupt => Ok(()),
+        }
+    })?;
+    let outcome = worker.join().map_err(|_| anyhow::anyhow!("the exercise's engine thread panicked"))?;
+    let outcome = outcome.with_context(|| format!("exercise run {run} failed"))?;
+    print!("{}", outcome.summary.render(&s));
+    println!(
+        "Exercise run {run} ended; outputs in {}; recorded in {} (replay, fork and debrief work on it)",
+        out.display(),
+        db.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }

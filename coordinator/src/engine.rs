@@ -89,6 +89,9 @@ pub struct Engine {
     /// diplomacy).
     streams: agents::rng::Streams,
     derived: geo::Derived,
+    /// Limit orders played nations gave their agencies, by (tick, nation): inputs from the
+    /// journal, added to the agency's own orders at that tick and validated like them.
+    player_orders: BTreeMap<(u32, u16), Vec<Order>>,
 }
 
 /// What the validated actions of a tick add up to, ready to apply.
@@ -144,6 +147,7 @@ impl Engine {
             initial_events: Vec::new(),
             streams,
             derived,
+            player_orders: BTreeMap::new(),
         };
         let mut log = Vec::new();
         engine.apply_events(Tick(0), &mut log);
@@ -163,7 +167,18 @@ impl Engine {
         let next_event = events.partition_point(|e| e.tick <= state.tick);
         let streams = agents::rng::Streams::new(scenario.seed);
         let derived = geo::Derived::new(&scenario);
-        Engine { scenario, state, hosts, placement, events, next_event, initial_events: Vec::new(), streams, derived }
+        Engine {
+            scenario,
+            state,
+            hosts,
+            placement,
+            events,
+            next_event,
+            initial_events: Vec::new(),
+            streams,
+            derived,
+            player_orders: BTreeMap::new(),
+        }
     }
 
     /// Like `restore`, on one local host.
@@ -188,6 +203,30 @@ impl Engine {
         let at = self.events.partition_point(|e| e.tick <= event.tick);
         self.events.insert(at, event);
         Ok(())
+    }
+
+    /// Gives a nation's stockpile agency extra limit orders at `tick` (a player's orders): they
+    /// join the agency's own orders and are validated like them.
+    pub fn add_orders(&mut self, tick: Tick, nation: agents::NationId, orders: Vec<Order>) -> Result<(), String> {
+        if tick < self.state.tick {
+            return Err(format!("orders for tick {tick} come too late: the next tick to run is {}", self.state.tick));
+        }
+        if nation.index() >= self.scenario.nations.len() {
+            return Err(format!("no nation #{}", nation.0));
+        }
+        self.player_orders.entry((tick.0, nation.0)).or_default().extend(orders);
+        Ok(())
+    }
+
+    /// Applies one journaled input: schedules an event, queues orders; messages and notes
+    /// change nothing.
+    pub fn apply_input(&mut self, tick: u32, input: crate::store::JournalInput) -> Result<(), String> {
+        use crate::store::JournalInput;
+        match input {
+            JournalInput::Inject(event) => self.schedule(event),
+            JournalInput::Orders { nation, orders } => self.add_orders(Tick(tick), nation, orders),
+            JournalInput::Message { .. } | JournalInput::Note { .. } => Ok(()),
+        }
     }
 
     pub fn scenario(&self) -> &Scenario {
@@ -217,8 +256,19 @@ impl Engine {
         let tick = self.state.tick;
         let consumption = domestic_consumption(&self.scenario, &self.state, tick);
         self.make_forecasts(tick, &consumption);
-        let (actions, mut edge_rejections) = self.exchange(tick, &consumption, &mut times)?;
+        let (mut actions, mut edge_rejections) = self.exchange(tick, &consumption, &mut times)?;
         let started = Instant::now();
+        while let Some((&(t, n), _)) = self.player_orders.first_key_value() {
+            if t > tick.0 {
+                break;
+            }
+            let orders = self.player_orders.remove(&(t, n)).unwrap_or_default();
+            if t == tick.0
+                && let Some(a) = actions.get_mut(usize::from(n))
+            {
+                a.orders.extend(orders);
+            }
+        }
         let mut plan = self.validate(tick, actions);
         edge_rejections.append(&mut plan.rejections);
         plan.rejections = edge_rejections;

@@ -73,9 +73,12 @@ fn latest_recorded(store: &Store, run: RunId) -> Result<u32, HistoryError> {
 fn restore(store: &Store, run: RunId, scenario: Arc<Scenario>, state: WorldState) -> Result<Engine, HistoryError> {
     let mut engine = Engine::restore_embedded(scenario, state);
     for entry in store.journal(run)? {
-        if entry.tick > engine.state().tick.0 {
-            let JournalInput::Inject(event) = entry.input;
-            engine.schedule(event).map_err(HistoryError::Refused)?;
+        let due = match entry.input {
+            JournalInput::Orders { .. } => entry.tick >= engine.state().tick.0,
+            _ => entry.tick > engine.state().tick.0,
+        };
+        if due {
+            engine.apply_input(entry.tick, entry.input).map_err(HistoryError::Refused)?;
         }
     }
     Ok(engine)

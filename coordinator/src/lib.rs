@@ -12,6 +12,7 @@ pub mod cli;
 pub mod debrief;
 pub mod digest;
 pub mod engine;
+pub mod exercise;
 pub mod history;
 pub mod locate;
 pub mod market;

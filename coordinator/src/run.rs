@@ -81,57 +81,84 @@ pub fn drive(
     hooks: &Hooks,
     persist: Option<&Persist>,
 ) -> Result<Outcome, RunError> {
-    let scenario = Arc::new(engine.scenario().clone());
-    let io_err = |path: &PathBuf| {
-        let path = path.clone();
-        move |source| RunError::Output { path, source }
-    };
-    let mut outputs = match &options.out {
-        Some(dir) => Some(CsvOutputs::open(dir, &scenario, options.append).map_err(io_err(dir))?),
-        None => None,
-    };
-    let mut journal_seq = 0u32;
-    if let Some(p) = persist {
-        let tick = engine.state().tick.0;
-        if !p.store.snapshot_ticks(p.run)?.contains(&tick) {
-            p.store.put_snapshot(p.run, tick, engine.state())?;
-        }
-        journal_seq = p.store.journal(p.run)?.len() as u32;
-    }
-    let bar = if options.progress {
-        let bar = indicatif::ProgressBar::new(u64::from(scenario.ticks));
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} tick {pos}/{len} [{bar:40}] {elapsed_precise} eta {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        bar
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    let mut summary = Summary::new(&scenario);
+    let mut driver = Driver::start(engine, options, persist)?;
     let mut failure = None;
     while !engine.is_finished() && !hooks.stop.load(Ordering::Relaxed) {
-        take_injects(engine, hooks, persist, &mut journal_seq)?;
-        let (record, times) = match engine.step_timed() {
-            Ok(r) => r,
-            Err(e) => {
-                failure = Some(e);
-                break;
+        take_injects(engine, hooks, persist, &mut driver.journal_seq)?;
+        if let Err(e) = driver.step(engine, hooks, persist) {
+            match e {
+                RunError::Engine(e) => {
+                    failure = Some(e);
+                    break;
+                }
+                other => return Err(other),
             }
+        }
+    }
+    driver.finish(engine, persist, failure)
+}
+
+/// One run's outputs, records and summary, tick by tick: what `drive` loops over, and what an
+/// exercise steps turn by turn.
+pub struct Driver {
+    scenario: Arc<Scenario>,
+    out_dir: Option<PathBuf>,
+    outputs: Option<CsvOutputs>,
+    summary: Summary,
+    bar: indicatif::ProgressBar,
+    /// The next journal sequence number.
+    pub journal_seq: u32,
+}
+
+impl Driver {
+    /// Opens the outputs and records the starting snapshot.
+    pub fn start(engine: &Engine, options: &RunOptions, persist: Option<&Persist>) -> Result<Driver, RunError> {
+        let scenario = Arc::new(engine.scenario().clone());
+        let outputs = match &options.out {
+            Some(dir) => Some(
+                CsvOutputs::open(dir, &scenario, options.append)
+                    .map_err(|source| RunError::Output { path: dir.clone(), source })?,
+            ),
+            None => None,
         };
+        let mut journal_seq = 0u32;
+        if let Some(p) = persist {
+            let tick = engine.state().tick.0;
+            if !p.store.snapshot_ticks(p.run)?.contains(&tick) {
+                p.store.put_snapshot(p.run, tick, engine.state())?;
+            }
+            journal_seq = p.store.journal(p.run)?.len() as u32;
+        }
+        let bar = if options.progress {
+            let bar = indicatif::ProgressBar::new(u64::from(scenario.ticks));
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} tick {pos}/{len} [{bar:40}] {elapsed_precise} eta {eta}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        let summary = Summary::new(&scenario);
+        Ok(Driver { scenario, out_dir: options.out.clone(), outputs, summary, bar, journal_seq })
+    }
+
+    /// Runs one tick and records it (outputs, digests, snapshots), returning its record.
+    pub fn step(&mut self, engine: &mut Engine, hooks: &Hooks, persist: Option<&Persist>) -> Result<(), RunError> {
+        let (record, times) = engine.step_timed()?;
         let started = Instant::now();
-        if let (Some(out), Some(dir)) = (outputs.as_mut(), &options.out) {
-            out.write(&scenario, &record).map_err(io_err(dir))?;
+        if let (Some(out), Some(dir)) = (self.outputs.as_mut(), &self.out_dir) {
+            out.write(&self.scenario, &record).map_err(|source| RunError::Output { path: dir.clone(), source })?;
         }
         if let Some(p) = persist {
             let state = engine.state();
-            p.store.put_tick(p.run, record.tick.0, &tick_entry(state, &scenario, record.digest))?;
+            p.store.put_tick(p.run, record.tick.0, &tick_entry(state, &self.scenario, record.digest))?;
             let next = state.tick.0;
             if next.is_multiple_of(p.snapshot_every.max(1)) || engine.is_finished() {
-                if let Some(out) = outputs.as_mut() {
+                if let Some(out) = self.outputs.as_mut() {
                     // Outputs on disk must cover every snapshotted tick, so a resume can trust them.
                     out.flush().map_err(|e| RunError::Output { path: out.dir().to_path_buf(), source: e })?;
                 }
@@ -140,33 +167,66 @@ pub fn drive(
             }
         }
         let persist_time = started.elapsed();
-        summary.add(&scenario, &record);
+        self.summary.add(&self.scenario, &record);
         lock(&hooks.latency).record(&times, persist_time);
         *lock(&hooks.last) = Some(record);
-        bar.inc(1);
+        self.bar.inc(1);
+        Ok(())
     }
-    bar.finish_and_clear();
-    if let (Some(out), Some(dir)) = (outputs, &options.out) {
-        out.finish().map_err(io_err(dir))?;
+
+    /// Journals an external input received now, for the tick it takes effect at.
+    pub fn journal(
+        &mut self,
+        persist: Option<&Persist>,
+        tick: u32,
+        source: &str,
+        input: JournalInput,
+    ) -> Result<(), RunError> {
+        if let Some(p) = persist {
+            let entry = JournalEntry {
+                tick,
+                seq: self.journal_seq,
+                source: source.to_string(),
+                received_unix_ms: now_unix_ms(),
+                input,
+            };
+            p.store.append_journal(p.run, &entry)?;
+            self.journal_seq += 1;
+        }
+        Ok(())
     }
-    let status = match (&failure, engine.is_finished()) {
-        (Some(_), _) => RunStatus::Failed,
-        (None, true) => RunStatus::Completed,
-        (None, false) => RunStatus::Interrupted,
-    };
-    if let Some(p) = persist {
-        let ticks_done = engine.state().tick.0;
-        let error = failure.as_ref().map(|e| e.to_string());
-        p.store.update_run(p.run, |m| {
-            m.status = status;
-            m.ticks_done = ticks_done;
-            m.error = error;
-        })?;
-        p.store.flush()?;
-    }
-    match failure {
-        Some(e) => Err(e.into()),
-        None => Ok(Outcome { completed: engine.is_finished(), summary }),
+
+    /// Flushes the outputs, records how the run ended, and returns its summary (or the engine
+    /// failure that ended it).
+    pub fn finish(
+        self,
+        engine: &Engine,
+        persist: Option<&Persist>,
+        failure: Option<EngineError>,
+    ) -> Result<Outcome, RunError> {
+        self.bar.finish_and_clear();
+        if let (Some(out), Some(dir)) = (self.outputs, &self.out_dir) {
+            out.finish().map_err(|source| RunError::Output { path: dir.clone(), source })?;
+        }
+        let status = match (&failure, engine.is_finished()) {
+            (Some(_), _) => RunStatus::Failed,
+            (None, true) => RunStatus::Completed,
+            (None, false) => RunStatus::Interrupted,
+        };
+        if let Some(p) = persist {
+            let ticks_done = engine.state().tick.0;
+            let error = failure.as_ref().map(|e| e.to_string());
+            p.store.update_run(p.run, |m| {
+                m.status = status;
+                m.ticks_done = ticks_done;
+                m.error = error;
+            })?;
+            p.store.flush()?;
+        }
+        match failure {
+            Some(e) => Err(e.into()),
+            None => Ok(Outcome { completed: engine.is_finished(), summary: self.summary }),
+        }
     }
 }
 

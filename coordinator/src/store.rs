@@ -76,6 +76,19 @@ pub struct RunMeta {
     pub mode: String,
     pub out_dir: String,
     pub error: Option<String>,
+    /// For a war-game exercise: who played, the turn length and the access tokens' hashes.
+    #[serde(default)]
+    pub exercise: Option<ExerciseMeta>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExerciseMeta {
+    /// The played nations' codes.
+    pub players: Vec<String>,
+    pub turn_ticks: u32,
+    /// (role, BLAKE3 of the token in hex): a nation's code, or "control". Tokens themselves are
+    /// never stored.
+    pub token_hashes: Vec<(String, String)>,
 }
 
 impl RunMeta {
@@ -104,6 +117,7 @@ impl RunMeta {
             mode,
             out_dir,
             error: None,
+            exercise: None,
         }
     }
 }
@@ -132,8 +146,48 @@ pub struct JournalEntry {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum JournalInput {
-    /// An event injected by the control cell.
+    /// An event: injected by the control cell, or a player's policy order.
     Inject(Event),
+    /// A played nation's limit orders for its stockpile agency, in the auctions of the entry's
+    /// tick.
+    Orders { nation: agents::NationId, orders: Vec<agents::Order> },
+    /// A message from the entry's source to other players (logged; it changes nothing).
+    Message { to: Vec<String>, text: String },
+    /// An adjudication note from the control cell, or a bookmark for the debrief.
+    Note { text: String, bookmark: bool },
+}
+
+impl JournalInput {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            JournalInput::Inject(_) => "inject",
+            JournalInput::Orders { .. } => "orders",
+            JournalInput::Message { .. } => "message",
+            JournalInput::Note { bookmark: true, .. } => "bookmark",
+            JournalInput::Note { .. } => "note",
+        }
+    }
+
+    /// One line describing the input.
+    pub fn describe(&self) -> String {
+        match self {
+            JournalInput::Inject(e) if e.note.is_empty() => format!("inject: {}", e.name),
+            JournalInput::Inject(e) => format!("inject: {} ({})", e.name, e.note),
+            JournalInput::Orders { orders, .. } => format!("orders: {} limit order(s)", orders.len()),
+            JournalInput::Message { to, text } => format!("message to {}: {text}", to.join(", ")),
+            JournalInput::Note { text, bookmark } => {
+                format!("{}: {text}", if *bookmark { "bookmark" } else { "note" })
+            }
+        }
+    }
+
+    /// The event, for an inject.
+    pub fn event(&self) -> Option<&Event> {
+        match self {
+            JournalInput::Inject(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

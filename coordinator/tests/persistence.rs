@@ -275,7 +275,7 @@ async fn replay_names_the_tick_of_a_tampered_journal_entry() {
         assert_eq!(journal.len(), 1);
         assert_eq!(journal[0].source, "control");
         let mut entry = journal[0].clone();
-        let JournalInput::Inject(event) = &mut entry.input;
+        let JournalInput::Inject(event) = &mut entry.input else { panic!("the journaled input is an inject") };
         event.kind = match &event.kind {
             coordinator::scenario::EventKind::ExportBan { nation, market, .. } => {
                 coordinator::scenario::EventKind::ExportBan {

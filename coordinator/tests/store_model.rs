@@ -58,6 +58,11 @@ fn meta(n: usize) -> RunMeta {
         mode: "embedded".into(),
         out_dir: String::new(),
         error: None,
+        exercise: (n % 2 == 1).then(|| coordinator::store::ExerciseMeta {
+            players: vec!["AA".into()],
+            turn_ticks: 13,
+            token_hashes: vec![("control".into(), "00".into())],
+        }),
     }
 }
 

@@ -150,12 +150,15 @@ pub fn tables(data: &RunData) -> Vec<Table> {
     }
     let (mut ot, mut os, mut oseq, mut okind, mut odesc) = (vec![], vec![], vec![], vec![], vec![]);
     for j in &data.journal {
-        let JournalInput::Inject(e) = &j.input;
         ot.push(i64::from(j.tick));
         oseq.push(i64::from(j.seq));
         text(&mut os, &j.source);
-        text(&mut okind, "inject");
-        odesc.push(format!("{}: {:?}", e.name, e.kind));
+        text(&mut okind, j.input.kind());
+        odesc.push(match &j.input {
+            JournalInput::Inject(e) => format!("{}: {:?}", e.name, e.kind),
+            JournalInput::Orders { nation, orders } => format!("nation #{}: {orders:?}", nation.0),
+            other => other.describe(),
+        });
     }
     vec![
         Table {

@@ -39,8 +39,7 @@ pub fn collect(store: &Store, run: RunId) -> Result<RunData, HistoryError> {
     let mut engine = if first_tick == 0 && meta.parent.is_none() {
         let mut engine = crate::engine::Engine::embedded(std::sync::Arc::new(history::scenario_of(&meta)?));
         for entry in store.journal(run)? {
-            let crate::store::JournalInput::Inject(event) = entry.input;
-            engine.schedule(event).map_err(HistoryError::Refused)?;
+            engine.apply_input(entry.tick, entry.input).map_err(HistoryError::Refused)?;
         }
         engine
     } else {

@@ -6,7 +6,6 @@
 
 use super::RunData;
 use super::chart::{LineChart, Marker, Matrix, Series, Timeline, escape};
-use crate::store::JournalInput;
 use agents::nation::cover_tenths_of_days;
 use agents::{CommodityId, MarketId, NationId, Stage};
 use std::collections::BTreeMap;
@@ -34,8 +33,7 @@ fn markers(data: &RunData) -> Vec<Marker> {
         .map(|(at, text)| Marker { x: f64::from(at.0), label: text.split(':').next().unwrap_or(text).to_string() })
         .collect();
     for j in &data.journal {
-        let JournalInput::Inject(e) = &j.input;
-        out.push(Marker { x: f64::from(j.tick), label: format!("inject by {}: {}", j.source, e.name) });
+        out.push(Marker { x: f64::from(j.tick), label: format!("{} (by {})", j.input.describe(), j.source) });
     }
     out
 }
@@ -232,10 +230,7 @@ pub fn write(data: &RunData, dir: &Path) -> std::io::Result<ReportSummary> {
     let inject_marks: Vec<Marker> = data
         .journal
         .iter()
-        .map(|j| {
-            let JournalInput::Inject(e) = &j.input;
-            Marker { x: f64::from(j.tick), label: format!("inject: {}", e.name) }
-        })
+        .filter_map(|j| j.input.event().map(|e| Marker { x: f64::from(j.tick), label: format!("inject: {}", e.name) }))
         .collect();
     let restriction_img = save(
         "restrictions.svg",
@@ -325,14 +320,12 @@ th:first-child, td:first-child {{ text-align: left; }} .note {{ color: #555; }}
         }
     }
     for j in &data.journal {
-        let JournalInput::Inject(e) = &j.input;
         let _ = writeln!(
             html,
-            "<tr><td>{}</td><td>inject by {}: {} {}</td></tr>",
+            "<tr><td>{}</td><td>{} (by {})</td></tr>",
             j.tick,
-            escape(&j.source),
-            escape(&e.name),
-            escape(&e.note)
+            escape(&j.input.describe()),
+            escape(&j.source)
         );
     }
     html.push_str("</table>\n</body></html>\n");

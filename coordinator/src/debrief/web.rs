@@ -7,7 +7,7 @@
 use crate::history::{self, HistoryError};
 use crate::run::lock;
 use crate::scenario::Scenario;
-use crate::store::{JournalInput, RunId, Store};
+use crate::store::{RunId, Store};
 use crate::view::{AgentRow, MarketRow, NationRow, RestrictionRow, WorldView};
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -176,10 +176,7 @@ pub async fn serve(
     let bookmarks = store
         .journal(run)?
         .into_iter()
-        .map(|j| {
-            let JournalInput::Inject(e) = j.input;
-            Bookmark { tick: j.tick, note: format!("inject by {}: {}", j.source, e.name) }
-        })
+        .map(|j| Bookmark { tick: j.tick, note: format!("{} (by {})", j.input.describe(), j.source) })
         .collect();
     let app = Arc::new(Debrief {
         store,

@@ -1,0 +1,310 @@
+//! War-game mode through its HTTP API, against a real `chokepoint exercise` process: tokens
+//! and their isolation, every order type and validation error, sealed orders revealed at the
+//! turn, a missed deadline, control injects and notes, messages, rate limiting, and the journal
+//! replaying the exercise to the same digests.
+
+mod common;
+
+use common::{fresh_db, ok, scenario, temp_dir, wait_with_timeout};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Exercise {
+    child: Child,
+    addr: String,
+    tokens: std::collections::BTreeMap<String, String>,
+    db: std::path::PathBuf,
+}
+
+impl Drop for Exercise {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(players: &str, extra: &[&str]) -> Exercise {
+    let db = fresh_db();
+    let out = temp_dir("exercise-out");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chokepoint"))
+        .arg("--db")
+        .arg(&db)
+        .args(["exercise", &scenario("tiny.toml"), "--players", players, "--listen", "127.0.0.1:0", "--out"])
+        .arg(&out)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chokepoint exercise");
+    let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+    let (mut addr, mut tokens) = (String::new(), std::collections::BTreeMap::new());
+    let mut line = String::new();
+    while reader.read_line(&mut line).expect("read") > 0 {
+        if let Some(rest) = line.trim().strip_prefix("Console: http://") {
+            addr = rest.trim_end_matches('/').to_string();
+        } else if line.starts_with("  ") {
+            let mut parts = line.split_whitespace();
+            if let (Some(role), Some(token)) = (parts.next(), parts.next()) {
+                tokens.insert(role.to_string(), token.to_string());
+            }
+            if role_is_control(&line) {
+                break;
+            }
+        }
+        line.clear();
+    }
+    // Keep draining stdout so the process never blocks on a full pipe.
+    std::thread::spawn(move || {
+        let mut sink = Vec::new();
+        let _ = reader.read_to_end(&mut sink);
+    });
+    assert!(!addr.is_empty(), "the exercise printed its address");
+    Exercise { child, addr, tokens, db }
+}
+
+fn role_is_control(line: &str) -> bool {
+    line.trim_start().starts_with("control")
+}
+
+/// One HTTP/1.1 request; returns the status and the JSON body (Null if none).
+fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> (u16, Value) {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let payload = body.map(|b| b.to_string()).unwrap_or_default();
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
+        payload.len()
+    );
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let status: u16 = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status line");
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+impl Exercise {
+    fn get(&self, path: &str, role: &str) -> (u16, Value) {
+        http(&self.addr, "GET", path, Some(&self.tokens[role]), None)
+    }
+
+    fn post(&self, path: &str, role: &str, body: Value) -> (u16, Value) {
+        http(&self.addr, "POST", path, Some(&self.tokens[role]), Some(&body))
+    }
+
+    /// Waits until control's status satisfies `done`.
+    fn wait_for(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, v) = self.get("/api/control", "control");
+            if done(&v) {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}: {v}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+fn order_errors(v: &Value) -> Vec<(u64, String)> {
+    v["errors"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| (e["index"].as_u64().unwrap_or(99), e["field"].as_str().unwrap_or("").to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn an_exercise_over_http_from_tokens_to_replay() {
+    let mut ex = start("BB,CC,DD", &["--turn", "2", "--deadline", "4s"]);
+    let a = &ex.addr;
+
+    // Tokens: each acts for its own nation; wrong, missing or misplaced ones change nothing.
+    assert_eq!(http(a, "GET", "/api/player", None, None).0, 401);
+    assert_eq!(http(a, "GET", "/api/player", Some("not-a-token"), None).0, 401);
+    assert_eq!(ex.get("/api/whoami", "CC").1["nation"], "CC");
+    assert_eq!(ex.get("/api/control", "CC").0, 403);
+    assert_eq!(ex.get("/api/player", "control").0, 403);
+    assert_eq!(http(a, "POST", "/api/orders", Some("nope"), Some(&json!({"orders": []}))).0, 401);
+    let (status, page) = (http(a, "GET", "/", None, None).0, ());
+    assert_eq!(status, 200, "{page:?}");
+
+    // The player's view: its own books, others only through public data and estimates.
+    let (status, cc) = ex.get("/api/player", "CC");
+    assert_eq!(status, 200);
+    let own: Vec<&str> =
+        cc["books"]["stockpiles"].as_array().unwrap().iter().map(|p| p["commodity"].as_str().unwrap()).collect();
+    assert_eq!(own, ["dy"], "CC's own reserve");
+    assert!(cc.get("nations").is_none(), "no ground truth for a player");
+    for i in cc["intelligence"].as_array().unwrap() {
+        assert_eq!(i["source"], "estimate", "no ally shares with CC: {i}");
+    }
+    let text = cc.to_string();
+    assert!(!text.contains("treasury_usd\":500") && !text.contains("\"BB\",\"books\""), "no other nation's books");
+
+    // Every validation error is named by order and field, and refuses the whole submission.
+    let bad = json!({"orders": [
+        {"type": "barter"},
+        {"type": "buy", "commodity": "zz", "quantity_t": 1, "limit_usd_per_kg": 30},
+        {"type": "buy", "commodity": "co", "quantity_t": -1, "limit_usd_per_kg": 30},
+        {"type": "buy", "commodity": "co", "quantity_t": 1, "limit_usd_per_kg": 1e9},
+        {"type": "sell", "commodity": "co", "quantity_t": 1e5, "limit_usd_per_kg": 30},
+        {"type": "buy", "commodity": "dy", "quantity_t": 9e5, "limit_usd_per_kg": 14000},
+        {"type": "policy", "event": {"action": "export_ban", "nation": "BB", "commodity": "co"}},
+        {"type": "policy", "event": {"action": "nationalise"}},
+        {"type": "policy", "event": {"action": "export_quota", "commodity": "co"}},
+        {"type": "policy", "event": {"action": "stockpile_target", "commodity": "dy", "target_days": -4}},
+        {"type": "policy", "event": {"action": "lift", "target": "bb-dy-quota"}},
+        {"type": "policy"}
+    ]});
+    let (status, v) = ex.post("/api/orders", "CC", bad);
+    assert_eq!(status, 422, "{v}");
+    let errors = order_errors(&v);
+    let expect = [
+        (0, "type"),
+        (1, "commodity"),
+        (2, "quantity_t"),
+        (3, "limit_usd_per_kg"),
+        (4, "quantity_t"),
+        (5, "quantity_t"),
+        (6, "event.nation"),
+        (7, "event.action"),
+        (8, "event"),
+        (9, "event.target_days"),
+        (10, "event.target"),
+        (11, "event"),
+    ];
+    for (index, field) in expect {
+        assert!(errors.iter().any(|(i, f)| *i == index && f == field), "order {index} {field}: {v}");
+    }
+    assert!(ex.get("/api/player", "CC").1["my_submission"].is_null(), "an invalid submission changes nothing");
+    assert_eq!(http(a, "POST", "/api/orders", Some(&ex.tokens["CC"]), None).0, 400);
+
+    // Valid orders of every kind, sealed until the turn resolves; DD says nothing.
+    let (status, v) = ex.post(
+        "/api/orders",
+        "BB",
+        json!({"orders": [
+            {"type": "policy", "event": {"action": "export_ban", "commodity": "dy", "to": ["CC"]}},
+            {"type": "policy", "event": {"action": "export_tariff", "commodity": "co", "pct": 5}},
+            {"type": "policy", "event": {"action": "export_licensing", "commodity": "co", "delay_ticks": 2, "to": ["DD"]}},
+            {"type": "policy", "event": {"action": "import_tariff", "commodity": "dy", "pct": 3}},
+            {"type": "policy", "event": {"action": "subsidy", "kind": "processing", "pct": 20}},
+            {"type": "policy", "event": {"action": "stockpile_target", "commodity": "co", "target_days": 45}},
+            {"type": "buy", "commodity": "co", "quantity_t": 50, "limit_usd_per_kg": 60}
+        ], "comment": "<script>alert(1)</script> hold the line"}),
+    );
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = ex.post(
+        "/api/orders",
+        "CC",
+        json!({"orders": [
+            {"type": "policy", "event": {"action": "stockpile_release", "commodity": "dy", "release_t": 5}},
+            {"type": "policy", "event": {"action": "export_quota", "commodity": "co", "pct_of_last_year": 50}},
+            {"type": "sell", "commodity": "dy", "quantity_t": 1, "limit_usd_per_kg": 300, "domestic_only": true},
+            {"type": "policy", "event": {"action": "rd_funding", "commodity": "dy", "musd_per_year": 10}}
+        ]}),
+    );
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = ex.post("/api/message", "CC", json!({"to": ["BB"], "text": "<b>please</b> lift the ban"}));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(ex.post("/api/message", "CC", json!({"to": ["XX"], "text": "hello"})).0, 422);
+    // Nothing is revealed before the turn resolves.
+    assert!(
+        ex.get("/api/player", "CC").1["public"]["restrictions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| !r["name"].as_str().unwrap().starts_with("BB-"))
+    );
+
+    // Control fires an inject and a note; DD misses the deadline; the turn resolves.
+    let (status, v) = ex.post(
+        "/api/control/inject",
+        "control",
+        json!({"toml": "[[events]]\ntick = 0\nname = \"mine-accident\"\naction = \"site_outage\"\nsite = \"AA co mine #1\"\n"}),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        ex.post("/api/control/inject", "control", json!({"toml": "[[events]]\ntick = 0\naction = \"volcano\"\n"})).0,
+        422
+    );
+    let (status, v) = ex.post(
+        "/api/control/inject",
+        "control",
+        json!({"toml": "[[events]]\ntick = 0\nname = \"panic\"\naction = \"demand_shock\"\ncommodity = \"dy\"\npct = 50\n", "when_price": {"commodity": "co", "ratio": 100.0}}),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(ex.post("/api/control/note", "control", json!({"text": "turn 1 adjudicated", "bookmark": true})).0, 200);
+    let v = ex.wait_for("the first turn", |v| v["status"]["turn"].as_u64() >= Some(2));
+    assert!(v["missed"].to_string().contains("DD"), "{}", v["missed"]);
+    assert!(v["events"].to_string().contains("BB bans exports of dy refined to CC"), "{}", v["events"]);
+    assert!(v["events"].to_string().contains("AA co mine #1 shut"), "{}", v["events"]);
+    assert_eq!(v["conditionals"].as_array().map(Vec::len), Some(1), "the conditional inject waits");
+    let cc = ex.get("/api/player", "CC").1;
+    assert!(
+        cc["public"]["restrictions"].to_string().contains("BB-export_ban"),
+        "revealed at the turn: {}",
+        cc["public"]
+    );
+    assert_eq!(cc["messages"][0]["text"], "<b>please</b> lift the ban", "messages are data, kept verbatim");
+    assert!(
+        ex.get("/api/player", "DD").1["messages"].as_array().unwrap().is_empty(),
+        "DD does not see CC's message to BB"
+    );
+
+    // Control: pause, advance, deadline, mode; then brute force is refused.
+    assert_eq!(ex.post("/api/control", "control", json!({"action": "pause"})).0, 200);
+    let paused_at = ex.get("/api/control", "control").1["status"]["tick"].as_u64().unwrap();
+    assert_eq!(ex.post("/api/control", "control", json!({"action": "advance", "ticks": 3})).0, 200);
+    ex.wait_for("three more ticks", |v| v["status"]["tick"].as_u64() >= Some(paused_at + 3));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(ex.get("/api/control", "control").1["status"]["tick"].as_u64(), Some(paused_at + 3), "paused: no more");
+    assert_eq!(ex.post("/api/control", "control", json!({"action": "advance", "ticks": 0})).0, 422);
+    assert_eq!(ex.post("/api/control", "control", json!({"action": "deadline", "seconds": 60})).0, 200);
+    assert_eq!(ex.post("/api/control", "control", json!({"action": "fly"})).0, 422);
+    assert_eq!(ex.post("/api/control", "control", json!({"action": "end"})).0, 200);
+    let db = ex.db.clone();
+    assert!(wait_with_timeout(&mut ex.child, Duration::from_secs(30)), "the exercise exits when control ends it");
+    assert!(ex.child.wait().map(|s| s.success()).unwrap_or(false));
+
+    // The journal has everything, with who did it; the replay reproduces every digest.
+    let store = coordinator::store::Store::open(&db).expect("open the exercise's store");
+    let journal = store.journal(coordinator::store::RunId(1)).expect("journal");
+    let sources: Vec<(String, &str)> = journal.iter().map(|j| (j.source.clone(), j.input.kind())).collect();
+    for expected in [
+        ("BB", "inject"),
+        ("BB", "orders"),
+        ("BB", "note"),
+        ("CC", "orders"),
+        ("CC", "message"),
+        ("control", "inject"),
+        ("control", "bookmark"),
+        ("control", "note"),
+    ] {
+        assert!(sources.iter().any(|(s, k)| s == expected.0 && *k == expected.1), "{expected:?} in {sources:?}");
+    }
+    let meta = store.run(coordinator::store::RunId(1)).expect("run");
+    let hashes = meta.exercise.expect("exercise record").token_hashes;
+    assert_eq!(hashes.len(), 4);
+    drop(store);
+    let replay = ok(&common::chokepoint(&db, &["replay", "1"]));
+    assert!(replay.contains("recorded digests match"), "{replay}");
+}
+
+#[test]
+fn failed_logins_are_rate_limited() {
+    let ex = start("CC", &["--turn", "1", "--deadline", "60s"]);
+    for _ in 0..10 {
+        assert_eq!(http(&ex.addr, "GET", "/api/whoami", Some("guess"), None).0, 401);
+    }
+    assert_eq!(http(&ex.addr, "GET", "/api/whoami", Some("guess"), None).0, 429);
+    assert_eq!(ex.get("/api/whoami", "CC").0, 429, "even a good token waits out the minute from that address");
+}
