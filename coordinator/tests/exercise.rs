@@ -308,3 +308,44 @@ fn failed_logins_are_rate_limited() {
     assert_eq!(http(&ex.addr, "GET", "/api/whoami", Some("guess"), None).0, 429);
     assert_eq!(ex.get("/api/whoami", "CC").0, 429, "even a good token waits out the minute from that address");
 }
+
+/// Three players and control in a real headless Chromium (tests/browser/exercise.mjs). Needs
+/// Debian's chromium and `npm ci` in tests/browser; runs when CHOKEPOINT_BROWSER_TESTS=1 (CI
+/// sets it) and says loudly that it was skipped otherwise.
+#[test]
+fn the_exercise_console_in_a_real_browser() {
+    if std::env::var("CHOKEPOINT_BROWSER_TESTS").as_deref() != Ok("1") {
+        eprintln!(
+            "SKIPPED the_exercise_console_in_a_real_browser: set CHOKEPOINT_BROWSER_TESTS=1 (needs chromium and `npm ci` in tests/browser)"
+        );
+        return;
+    }
+    let mut ex = start("BB,CC,DD", &["--turn", "2", "--deadline", "30s"]);
+    let root = temp_dir("exercise-browser");
+    let tokens = root.join("tokens.json");
+    std::fs::write(&tokens, serde_json::to_string(&ex.tokens).unwrap()).unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/browser/exercise.mjs");
+    let shots = root.join("screenshots");
+    let out = Command::new("node")
+        .arg(&script)
+        .args([&format!("http://{}/", ex.addr), &tokens.display().to_string(), &shots.display().to_string()])
+        .output()
+        .expect("node runs (install Node.js)");
+    assert!(
+        out.status.success(),
+        "the browser test failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(shots.join("exercise-control.png").exists());
+    // The server agrees with what the pages showed.
+    let v = ex.get("/api/control", "control").1;
+    assert!(v["missed"].to_string().contains("DD"));
+    assert_eq!(ex.post("/api/control", "control", json!({"action": "end"})).0, 200);
+    assert!(wait_with_timeout(&mut ex.child, Duration::from_secs(30)));
+    if std::env::var_os("CHOKEPOINT_KEEP_SCREENSHOTS").is_none() {
+        let _ = std::fs::remove_dir_all(root);
+    } else {
+        eprintln!("screenshots in {}", shots.display());
+    }
+}
