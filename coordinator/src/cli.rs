@@ -79,6 +79,9 @@ pub enum Command {
         /// Address for the web console (port 0 picks a free port; the address is printed).
         #[arg(long, default_value = "127.0.0.1:7500")]
         listen: String,
+        /// Address for the gRPC interface (chokepoint.v1.Exercise, with reflection and health).
+        #[arg(long, default_value = "127.0.0.1:7501")]
+        grpc_listen: String,
         #[command(flatten)]
         args: RunArgs,
     },
@@ -354,8 +357,9 @@ pub fn execute(db: &Path, command: Command) -> anyhow::Result<ExitCode> {
             let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
             runtime.block_on(serve_main(s, &listen, options, &out, db))
         }
-        Command::Exercise { scenario, players, turn, deadline, tick_interval, listen, args } => {
-            exercise_main(db, &scenario, &players, turn, &deadline, &tick_interval, &listen, args)
+        Command::Exercise { scenario, players, turn, deadline, tick_interval, listen, grpc_listen, args } => {
+            let listen = (listen.as_str(), grpc_listen.as_str());
+            exercise_main(db, &scenario, &players, turn, &deadline, &tick_interval, listen, args)
         }
         Command::Check { scenario } => {
             let s = scenario::load(&scenario)?;
@@ -669,7 +673,7 @@ fn exercise_main(
     turn: u32,
     deadline: &str,
     tick_interval: &str,
-    listen: &str,
+    (listen, grpc_listen): (&str, &str),
     args: RunArgs,
 ) -> anyhow::Result<ExitCode> {
     use crate::exercise::{self, Game, Setup, Shared, api};
@@ -743,6 +747,10 @@ fn exercise_main(
         .block_on(tokio::net::TcpListener::bind(listen))
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
+    let grpc_listener = runtime
+        .block_on(tokio::net::TcpListener::bind(grpc_listen))
+        .with_context(|| format!("cannot listen on {grpc_listen}"))?;
+    let grpc_addr = grpc_listener.local_addr()?;
     println!(
         "Exercise: {} (run {run}), {} ticks, turns of {turn} ticks, deadline {}s; outputs in {}",
         s.name,
@@ -751,6 +759,7 @@ fn exercise_main(
         out.display()
     );
     println!("Console: http://{addr}/");
+    println!("gRPC: {grpc_addr} (chokepoint.v1.Exercise; token as `authorization: Bearer <token>` metadata)");
     println!("Access tokens (shown once; only their hashes are stored):");
     for (role, t) in &tokens {
         println!("  {role:<8} {t}");
@@ -761,9 +770,12 @@ fn exercise_main(
     let options = RunOptions { out: Some(out.clone()), progress: false, append: false };
     let engine_shared = shared.clone();
     let worker = std::thread::spawn(move || exercise::play(&engine_shared, engine, &options, Some(&persist)));
-    let app = api::router(api::Api::new(shared.clone(), roles));
+    let api_state = api::Api::new(shared.clone(), roles);
+    let app = api::router(api_state.clone());
     let watch = shared.clone();
+    let grpc = crate::exercise::grpc::serve(api_state, grpc_listener, shared.clone());
     runtime.block_on(async move {
+        let grpc = tokio::spawn(grpc);
         let ended = async move {
             loop {
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -774,6 +786,7 @@ fn exercise_main(
                 }
             }
         };
+        let _ = &grpc;
         let stop = shared.clone();
         let interrupt = async move {
             let _ = tokio::signal::ctrl_c().await;

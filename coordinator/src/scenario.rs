@@ -1533,6 +1533,8 @@ impl Validator<'_> {
                     }
                     Some(a) => Some(Tick(a as u32)),
                 };
+                let liftable =
+                    restriction || matches!(kind, EventKind::SiteOutage { .. } | EventKind::LaneDisruption { .. });
                 if e.allies_exempt.is_some() && !restriction {
                     self.fail(&p.key("allies_exempt"), "applies to trade restrictions only");
                 }
@@ -1545,7 +1547,12 @@ impl Validator<'_> {
                     allies_exempt: e.allies_exempt.unwrap_or(true),
                 });
                 if let Some(until) = e.until_tick {
-                    if until <= e.tick {
+                    if !liftable {
+                        self.fail(
+                            &p.key("until_tick"),
+                            format!("action \"{}\" cannot be lifted: until_tick applies to restrictions, outages and lane disruptions", e.action),
+                        );
+                    } else if until <= e.tick {
                         self.fail(&p.key("until_tick"), format!("must come after tick ({} <= {})", until, e.tick));
                     } else if until < i64::from(ticks) {
                         out.push(Event {

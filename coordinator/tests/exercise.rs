@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 struct Exercise {
     child: Child,
     addr: String,
+    grpc: String,
     tokens: std::collections::BTreeMap<String, String>,
     db: std::path::PathBuf,
 }
@@ -32,7 +33,17 @@ fn start(players: &str, extra: &[&str]) -> Exercise {
     let mut child = Command::new(env!("CARGO_BIN_EXE_chokepoint"))
         .arg("--db")
         .arg(&db)
-        .args(["exercise", &scenario("tiny.toml"), "--players", players, "--listen", "127.0.0.1:0", "--out"])
+        .args([
+            "exercise",
+            &scenario("tiny.toml"),
+            "--players",
+            players,
+            "--listen",
+            "127.0.0.1:0",
+            "--grpc-listen",
+            "127.0.0.1:0",
+            "--out",
+        ])
         .arg(&out)
         .args(extra)
         .stdout(Stdio::piped())
@@ -40,11 +51,13 @@ fn start(players: &str, extra: &[&str]) -> Exercise {
         .spawn()
         .expect("start chokepoint exercise");
     let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
-    let (mut addr, mut tokens) = (String::new(), std::collections::BTreeMap::new());
+    let (mut addr, mut grpc, mut tokens) = (String::new(), String::new(), std::collections::BTreeMap::new());
     let mut line = String::new();
     while reader.read_line(&mut line).expect("read") > 0 {
         if let Some(rest) = line.trim().strip_prefix("Console: http://") {
             addr = rest.trim_end_matches('/').to_string();
+        } else if let Some(rest) = line.trim().strip_prefix("gRPC: ") {
+            grpc = rest.split_whitespace().next().unwrap_or("").to_string();
         } else if line.starts_with("  ") {
             let mut parts = line.split_whitespace();
             if let (Some(role), Some(token)) = (parts.next(), parts.next()) {
@@ -62,7 +75,7 @@ fn start(players: &str, extra: &[&str]) -> Exercise {
         let _ = reader.read_to_end(&mut sink);
     });
     assert!(!addr.is_empty(), "the exercise printed its address");
-    Exercise { child, addr, tokens, db }
+    Exercise { child, addr, grpc, tokens, db }
 }
 
 fn role_is_control(line: &str) -> bool {
@@ -348,4 +361,59 @@ fn the_exercise_console_in_a_real_browser() {
     } else {
         eprintln!("screenshots in {}", shots.display());
     }
+}
+
+/// The same operations over gRPC, with the token as metadata.
+#[test]
+fn the_exercise_over_grpc() {
+    use proto::v1::exercise_client::ExerciseClient;
+    use proto::v1::{ControlActionRequest, ExerciseEmpty, OrderSpec, SubmitOrdersRequest};
+    let ex = start("CC,DD", &["--turn", "1", "--deadline", "60s"]);
+    let url = format!("http://{}", ex.grpc);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let mut client = ExerciseClient::connect(url).await.expect("connect");
+        fn with<T>(token: &str, body: T) -> tonic::Request<T> {
+            let mut r = tonic::Request::new(body);
+            r.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+            r
+        }
+        let e = client.who_am_i(ExerciseEmpty {}).await.expect_err("no token");
+        assert_eq!(e.code(), tonic::Code::Unauthenticated);
+        let e = client.who_am_i(with("wrong", ExerciseEmpty {})).await.expect_err("wrong token");
+        assert_eq!(e.code(), tonic::Code::Unauthenticated);
+        let me = client.who_am_i(with(&ex.tokens["CC"], ExerciseEmpty {})).await.expect("who").into_inner();
+        assert!(me.json.contains("\"nation\":\"CC\""), "{}", me.json);
+        let e =
+            client.control_view(with(&ex.tokens["CC"], ExerciseEmpty {})).await.expect_err("a player is not control");
+        assert_eq!(e.code(), tonic::Code::PermissionDenied);
+        let view = client.player_view(with(&ex.tokens["CC"], ExerciseEmpty {})).await.expect("view").into_inner();
+        assert!(view.json.contains("\"books\""));
+
+        let bad = SubmitOrdersRequest {
+            orders: vec![OrderSpec {
+                r#type: "buy".into(),
+                commodity: "zz".into(),
+                quantity_t: 1.0,
+                limit_usd_per_kg: 30.0,
+                ..OrderSpec::default()
+            }],
+            comment: String::new(),
+        };
+        let e = client.submit_orders(with(&ex.tokens["CC"], bad)).await.expect_err("invalid");
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        assert!(e.message().contains("\"field\":\"commodity\""), "{}", e.message());
+        let good = SubmitOrdersRequest {
+            orders: vec![OrderSpec {
+                r#type: "policy".into(),
+                event_json: r#"{"action": "stockpile_target", "commodity": "dy", "target_days": 120}"#.into(),
+                ..OrderSpec::default()
+            }],
+            comment: "by bot".into(),
+        };
+        let ok = client.submit_orders(with(&ex.tokens["CC"], good)).await.expect("accepted").into_inner();
+        assert!(ok.json.contains("accepted"), "{}", ok.json);
+        let end = ControlActionRequest { action: "end".into(), ..ControlActionRequest::default() };
+        client.control_action(with(&ex.tokens["control"], end)).await.expect("end");
+    });
 }

@@ -15,7 +15,9 @@ pub mod v1 {
 }
 
 /// The protocol version this build speaks. A node and a coordinator must agree exactly.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Version 2 added capacity, goods in transit, demand intensity, forecasts, announcements and
+/// hoarding to the observations and specs.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The encoded file descriptor set, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("chokepoint_descriptor");

@@ -451,7 +451,9 @@ fn opposition_strikes_sensitive_hosts_and_emissions_are_reported() {
     let (r_sensitive, _) = run(sensitive(false), 520);
     let (r_calm, _) = run(calm, 520);
     let opposed = |r: &[TickRecord]| events(r).iter().filter(|e| e.starts_with("opposition at AA co mine #1")).count();
-    assert!(opposed(&r_sensitive) >= 1, "a footprint of 100 in a sensitive nation draws opposition over ten years");
+    // 20% a year at footprint 100 and sensitivity 1: about two episodes in ten years.
+    let episodes = opposed(&r_sensitive);
+    assert!((1..=8).contains(&episodes), "{episodes} episodes in ten years");
     assert_eq!(opposed(&r_calm), 0);
     // Emissions: 4 t CO2 a tonne, halved by low-impact methods.
     let (r_low, _) = run(sensitive(true), 10);

@@ -16,7 +16,18 @@ struct Run {
 }
 
 fn run(file: &str) -> Run {
-    let scenario = load(file);
+    run_scenario(load(file))
+}
+
+/// The same world with none of its events: the counterfactual.
+fn without_events(file: &str) -> Run {
+    let mut scenario = load(file);
+    scenario.events.clear();
+    run_scenario(scenario)
+}
+
+fn run_scenario(scenario: Scenario) -> Run {
+    let file = scenario.name.clone();
     let mut engine = Engine::embedded(Arc::new(scenario.clone()));
     let mut records = Vec::new();
     while !engine.is_finished() {
@@ -82,7 +93,7 @@ fn cobalt_2016_expectations_and_hoarding_then_new_supply() {
     let after = &refined[peak_tick..(peak_tick + 110).min(refined.len())];
     let low = after.iter().copied().fold(f64::MAX, f64::min);
     assert!(low <= 0.6 * peak && low >= 0.8 * before, "{table}, low {low:.1}");
-    // The new supply is DRC mine expansions, decided when prices rose.
+    // The new supply is DRC mine expansions, several of them decided after the shock.
     let cd = r.nation("CD");
     let drc = r.production(cd, r.market("co", Stage::Ore));
     let quarters: Vec<f64> = drc.chunks(13).map(mean).collect();
@@ -91,9 +102,15 @@ fn cobalt_2016_expectations_and_hoarding_then_new_supply() {
     let invested = r
         .records
         .iter()
+        .filter(|x| x.tick.0 as usize > shock)
         .flat_map(|x| x.investments.iter())
         .filter(|(a, _, _)| r.scenario.agents[a.index()].spec.nation() == cd);
     assert!(invested.count() >= 2);
+    // And without the demand shock there is no multi-fold rise.
+    let calm = without_events("cobalt-2016.toml");
+    let calm_price = calm.prices(calm.market("co", Stage::Refined));
+    let calm_peak = calm_price.iter().copied().fold(f64::MIN, f64::max);
+    assert!(calm_peak < 1.3 * before, "without the shock the peak is {calm_peak:.1}");
 }
 
 #[test]
@@ -118,11 +135,22 @@ fn nickel_ore_ban_2014_second_supplier_and_domestic_processing() {
     let ph_ore = r.production(ph, ore);
     assert!(mean(&ph_ore[104..156]) >= 1.2 * mean(&ph_ore[0..ban]), "PH ore output");
     let ph_exports = r.exports(ph, ore);
-    assert!(mean(&ph_exports[60..120]) > 1.1 * mean(&ph_exports[0..ban]), "PH ore exports");
-    // Indonesia builds domestic processing over the following years.
+    assert!(mean(&ph_exports[104..156]) > 1.15 * mean(&ph_exports[2..ban]), "PH ore exports");
+    // Indonesia builds domestic processing over the following years, because of the ban: the
+    // same world without it builds much less.
     let id_refined = r.production(id, refined);
     assert!(mean(&id_refined[208..260]) >= 2.5 * mean(&id_refined[0..ban]), "ID refining");
     assert!(mean(&id_refined[60..80]) < 1.2 * mean(&id_refined[0..ban]), "it takes years, not months");
+    let calm = without_events("nickel-ore-ban-2014.toml");
+    let calm_refined = calm.production(id, refined);
+    assert!(
+        mean(&id_refined[208..260]) >= 1.5 * mean(&calm_refined[208..260]),
+        "with the ban {:.0}, without {:.0}",
+        mean(&id_refined[208..260]),
+        mean(&calm_refined[208..260])
+    );
+    let calm_price = calm.prices(refined);
+    assert!(mean(&calm_price[ban..ban + 30]) < 1.15 * before, "no rise without the ban");
 }
 
 #[test]

@@ -117,7 +117,9 @@ impl Engine {
                 let market = MarketId::refined(pile.commodity);
                 let m = &self.state.markets[market.index()];
                 let last = m.domestic_prices.iter().find(|(d, _)| *d == nation).map_or(m.last_price, |(_, p)| *p);
-                let slope = (last - m.trend_price).scale_floor(i64::from(horizon), TREND_TICKS);
+                // The trend is the world price's: for a restricted exporter the gap between its
+                // domestic price and the world trend is the zone's spread, not a movement.
+                let slope = (m.last_price - m.trend_price).scale_floor(i64::from(horizon), TREND_TICKS);
                 let bounds = self.scenario.stage(market);
                 let (price_noise, demand_noise) = if noise > 0 {
                     (rng.random_range(-noise..=noise), rng.random_range(-noise..=noise))
@@ -588,8 +590,9 @@ impl Engine {
             if sensitivity == 0 || site.footprint == 0 {
                 continue;
             }
-            // Per-tick probability in parts per billion.
-            let ppb = OPPOSITION_BP_PER_YEAR * i64::from(site.footprint) * sensitivity * 10 / tpy;
+            // Per-tick probability in parts per billion: basis points a year × footprint/100 ×
+            // sensitivity/10,000 × 100,000 ppb per basis point ÷ ticks a year.
+            let ppb = OPPOSITION_BP_PER_YEAR * i64::from(site.footprint) * sensitivity / 10 / tpy;
             let draw: i64 = self.streams.stream(site.agent, tick, Purpose::Opposition).random_range(0..1_000_000_000);
             if draw >= ppb {
                 continue;
@@ -707,6 +710,10 @@ impl Engine {
             }
             let step =
                 site.potential.scale_floor(1, 4).max(state.capacity.scale_floor(1, 4)).max(Quantity(1)).min(room);
+            // Rounding leaves some sites a few kilograms short of their potential: not a project.
+            if step.0.saturating_mul(tpy) < 1_000 {
+                continue;
+            }
             let online = Tick(tick.0 + 1 + lead);
             let per_year = Quantity(step.0.saturating_mul(tpy));
             let cost = Money(capex.0.saturating_mul(per_year.0));

@@ -147,6 +147,53 @@ fn control(api: &Api, headers: &HeaderMap, from: IpAddr) -> Result<(), Refusal> 
 
 type Peer = ConnectInfo<SocketAddr>;
 
+/// A call arriving over gRPC, with its body as the JSON the HTTP route takes.
+pub enum Call {
+    WhoAmI,
+    PlayerView,
+    Orders(Value),
+    Message(Value),
+    ControlView,
+    ControlAction(Value),
+    Inject(Value),
+    Note(Value),
+}
+
+/// Runs a gRPC call through the HTTP route's handler (see `grpc.rs`).
+pub async fn grpc_call(api: &Arc<Api>, call: Call, headers: HeaderMap, peer: SocketAddr) -> Response {
+    fn body<T: serde::de::DeserializeOwned>(v: Value) -> Result<Json<T>, Box<Response>> {
+        serde_json::from_value(v)
+            .map(Json)
+            .map_err(|e| Box::new(error(StatusCode::BAD_REQUEST, format!("the request is malformed: {e}"))))
+    }
+    let (s, p) = (State(api.clone()), ConnectInfo(peer));
+    match call {
+        Call::WhoAmI => whoami(s, p, headers).await,
+        Call::PlayerView => player_view(s, p, headers).await,
+        Call::ControlView => control_view(s, p, headers).await,
+        Call::Orders(v) => match body(v) {
+            Ok(b) => orders(s, p, headers, Ok(b)).await,
+            Err(r) => *r,
+        },
+        Call::Message(v) => match body(v) {
+            Ok(b) => message(s, p, headers, Ok(b)).await,
+            Err(r) => *r,
+        },
+        Call::ControlAction(v) => match body(v) {
+            Ok(b) => control_action(s, p, headers, Ok(b)).await,
+            Err(r) => *r,
+        },
+        Call::Inject(v) => match body(v) {
+            Ok(b) => inject(s, p, headers, Ok(b)).await,
+            Err(r) => *r,
+        },
+        Call::Note(v) => match body(v) {
+            Ok(b) => note(s, p, headers, Ok(b)).await,
+            Err(r) => *r,
+        },
+    }
+}
+
 async fn whoami(State(api): State<Arc<Api>>, ConnectInfo(peer): Peer, headers: HeaderMap) -> Response {
     match authenticate(&api, &headers, peer.ip()) {
         Ok(Role::Control) => Json(json!({ "role": "control" })).into_response(),

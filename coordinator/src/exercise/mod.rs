@@ -15,6 +15,7 @@
 //! is met), attach notes and bookmarks, and end the exercise.
 
 pub mod api;
+pub mod grpc;
 
 use crate::engine::Engine;
 use crate::record::TickRecord;
