@@ -729,6 +729,7 @@ fn exercise_main(
         notes: Vec::new(),
         missed: Vec::new(),
         failure: None,
+        turn_ms: Vec::new(),
     };
     let shared = Shared::new(game);
     let roles = tokens

@@ -228,6 +228,7 @@ fn status(game: &Game) -> Value {
         "mode": if game.realtime { "real-time" } else { "turn" },
         "ended": game.ended,
         "failure": game.failure,
+        "last_turn_ms": game.turn_ms.last(),
         "submitted": game.submitted.keys().map(|n| game.scenario.nation_code(*n)).collect::<Vec<_>>(),
         "players": game.setup.players.iter().map(|n| game.scenario.nation_code(*n)).collect::<Vec<_>>(),
     })

@@ -97,6 +97,8 @@ pub struct Game {
     /// Who missed which turn's deadline.
     pub missed: Vec<(u32, String)>,
     pub failure: Option<String>,
+    /// Wall time each resolved turn took (reveal and ticks), in milliseconds.
+    pub turn_ms: Vec<u64>,
 }
 
 impl Game {
@@ -182,6 +184,7 @@ pub fn play(
                 Next::Wait
             }
         };
+        let resolving = Instant::now();
         let ticks = match next {
             Next::Stop => break,
             Next::Wait => {
@@ -244,6 +247,7 @@ pub fn play(
         last_tick_at = Instant::now();
         let mut game = shared.game();
         if matches!(next, Next::Turn) {
+            game.turn_ms.push(resolving.elapsed().as_millis() as u64);
             game.turn += 1;
             game.turn_started = Instant::now();
         }
