@@ -730,6 +730,11 @@ fn exercise_main(
         missed: Vec::new(),
         failure: None,
         turn_ms: Vec::new(),
+        missed_standing: true,
+        last_orders: Default::default(),
+        proposals: Vec::new(),
+        next_proposal: 1,
+        forecast_history: Default::default(),
     };
     let shared = Shared::new(game);
     let roles = tokens

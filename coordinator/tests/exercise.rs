@@ -28,6 +28,10 @@ impl Drop for Exercise {
 }
 
 fn start(players: &str, extra: &[&str]) -> Exercise {
+    start_with(&scenario("tiny.toml"), players, extra)
+}
+
+fn start_with(scenario_file: &str, players: &str, extra: &[&str]) -> Exercise {
     let db = fresh_db();
     let out = temp_dir("exercise-out");
     let mut child = Command::new(env!("CARGO_BIN_EXE_chokepoint"))
@@ -35,7 +39,7 @@ fn start(players: &str, extra: &[&str]) -> Exercise {
         .arg(&db)
         .args([
             "exercise",
-            &scenario("tiny.toml"),
+            scenario_file,
             "--players",
             players,
             "--listen",
@@ -416,4 +420,51 @@ fn the_exercise_over_grpc() {
         let end = ControlActionRequest { action: "end".into(), ..ControlActionRequest::default() };
         client.control_action(with(&ex.tokens["control"], end)).await.expect("end");
     });
+}
+
+/// Joining an alliance takes the members' consent; a nation that misses a deadline keeps its
+/// standing orders (or only its AI, as control chooses).
+#[test]
+fn alliance_proposals_and_standing_orders() {
+    let root = temp_dir("exercise-alliance");
+    let file = root.join("pact.toml");
+    let text = std::fs::read_to_string(scenario("tiny.toml")).unwrap().replacen(
+        "name = \"Second consumer\"",
+        "name = \"Second consumer\"\nstockpile_budget_musd = 10",
+        1,
+    ) + "\n[[alliances]]\nid = \"pact\"\nmembers = [\"CC\"]\n";
+    std::fs::write(&file, text).unwrap();
+    let ex = start_with(&file.display().to_string(), "CC,DD", &["--turn", "1", "--deadline", "2s"]);
+    let orders = |role: &str, body: Value| {
+        let (status, v) = ex.post("/api/orders", role, body);
+        assert_eq!(status, 200, "{role}: {v}");
+    };
+    orders(
+        "DD",
+        json!({"orders": [
+            {"type": "policy", "event": {"action": "join_alliance", "alliance": "pact"}},
+            {"type": "buy", "commodity": "co", "quantity_t": 1, "limit_usd_per_kg": 60}
+        ]}),
+    );
+    let (status, v) = ex.post("/api/orders", "DD", json!({"orders": [{"type": "accept_proposal", "id": 1}]}));
+    assert_eq!(status, 422, "no proposal yet: {v}");
+    orders("CC", json!({"orders": []}));
+    ex.wait_for("turn 1", |v| v["status"]["turn"].as_u64() >= Some(2));
+    let cc = ex.get("/api/player", "CC").1;
+    assert_eq!(cc["proposals"][0]["nation"], "DD", "CC, a member, sees DD's proposal: {}", cc["proposals"]);
+    assert!(cc["public"]["alliances"][0]["members"].to_string().contains("CC"));
+    assert!(!cc["public"]["alliances"][0]["members"].to_string().contains("DD"), "not before CC accepts");
+    let (status, v) = ex.post("/api/orders", "DD", json!({"orders": [{"type": "accept_proposal", "id": 1}]}));
+    assert_eq!(status, 422, "DD is not a member and cannot accept for pact: {v}");
+    orders("CC", json!({"orders": [{"type": "accept_proposal", "id": 1}]}));
+    // DD says nothing this turn: its standing buy order is placed again.
+    let v = ex.wait_for("DD to join", |v| v["public"]["alliances"][0]["members"].to_string().contains("DD"));
+    let notes = v["notes"].to_string();
+    assert!(notes.contains("DD missed the deadline of turn 2: its standing orders (1 limit order(s))"), "{notes}");
+    assert!(notes.contains("proposal #1: DD joins pact"), "{notes}");
+    assert_eq!(ex.post("/api/control", "control", json!({"action": "on_missed", "mode": "ai"})).0, 200);
+    assert_eq!(ex.get("/api/control", "control").1["status"]["on_missed"], "ai");
+    assert_eq!(ex.post("/api/control", "control", json!({"action": "on_missed", "mode": "maybe"})).0, 422);
+    assert_eq!(ex.post("/api/control", "control", json!({"action": "end"})).0, 200);
+    let _ = std::fs::remove_dir_all(root);
 }

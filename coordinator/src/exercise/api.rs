@@ -229,6 +229,7 @@ fn status(game: &Game) -> Value {
         "ended": game.ended,
         "failure": game.failure,
         "last_turn_ms": game.turn_ms.last(),
+        "on_missed": if game.missed_standing { "standing" } else { "ai" },
         "submitted": game.submitted.keys().map(|n| game.scenario.nation_code(*n)).collect::<Vec<_>>(),
         "players": game.setup.players.iter().map(|n| game.scenario.nation_code(*n)).collect::<Vec<_>>(),
     })
@@ -342,9 +343,36 @@ fn books(game: &Game, n: NationId) -> Value {
             })
         })
         .collect();
+    // Supply contracts: offtakes the nation's own agents sell or buy under.
+    let contracts: Vec<Value> = s
+        .offtakes
+        .iter()
+        .filter(|o| s.agents[o.site.index()].spec.nation() == n || s.agents[o.buyer.index()].spec.nation() == n)
+        .map(|o| {
+            json!({
+                "site": s.agents[o.site.index()].name,
+                "buyer": s.agents[o.buyer.index()].name,
+                "share_pct": f64::from(o.share_bp) / 100.0,
+                "price_pct_of_world": f64::from(o.price_bp) / 100.0,
+            })
+        })
+        .collect();
+    let forecasts: Vec<Value> = game.state.nations[n.index()]
+        .stockpiles
+        .iter()
+        .map(|p| {
+            let history: Vec<f64> = game
+                .forecast_history
+                .get(&(n, p.commodity))
+                .map_or(Vec::new(), |h| h.iter().map(|x| usd(*x)).collect());
+            json!({ "commodity": s.commodity_code(p.commodity), "history": history })
+        })
+        .collect();
     json!({
         "treasury_usd": agency.cash.0 as f64 / 100.0,
         "stockpiles": stockpiles,
+        "contracts": contracts,
+        "forecast_history_usd_per_kg": forecasts,
         "shortages": shortages,
         "shortage_history_t": shortage_history,
         "sites": sites,
@@ -400,6 +428,15 @@ async fn player_view(State(api): State<Arc<Api>>, ConnectInfo(peer): Peer, heade
         .filter(|m| m.from == s.nation_code(n) || m.to.iter().any(|t| t == s.nation_code(n) || t == "all"))
         .collect();
     let mine = game.submitted.get(&n).map(|sub| json!({ "orders": sub.orders.len(), "policies": sub.events.len() }));
+    // Proposals it made, and those to alliances it belongs to.
+    let proposals: Vec<&super::Proposal> = game
+        .proposals
+        .iter()
+        .filter(|p| {
+            p.nation == s.nation_code(n)
+                || s.alliances.iter().zip(&game.state.alliances).any(|(a, m)| a.code == p.alliance && m.contains(&n))
+        })
+        .collect();
     Json(json!({
         "nation": s.nation_code(n),
         "name": s.nations[n.index()].name,
@@ -408,6 +445,7 @@ async fn player_view(State(api): State<Arc<Api>>, ConnectInfo(peer): Peer, heade
         "public": public(&game),
         "intelligence": intelligence(&game, n),
         "messages": messages,
+        "proposals": proposals,
         "my_submission": mine,
     }))
     .into_response()
@@ -485,11 +523,29 @@ fn validate(game: &Game, n: NationId, body: &OrdersBody) -> Result<Submission, V
                     o.get("domestic_only").and_then(Value::as_bool).unwrap_or(false) && side == Side::Sell;
                 sub.orders.push(Order { market, side, quantity, limit: limit_c, domestic_only });
             }
+            "accept_proposal" => {
+                let id = o.get("id").and_then(Value::as_u64).unwrap_or(u64::MAX);
+                match game.proposals.iter().find(|p| u64::from(p.id) == id) {
+                    None => fail(i, "id", "no open proposal has that id".into()),
+                    Some(p) => {
+                        let member = s
+                            .alliances
+                            .iter()
+                            .position(|a| a.code == p.alliance)
+                            .is_some_and(|k| game.state.alliances[k].contains(&n));
+                        if member {
+                            sub.accept.push(p.id);
+                        } else {
+                            fail(i, "id", format!("{code} is not a member of {}", p.alliance));
+                        }
+                    }
+                }
+            }
             "policy" => match policy_event(game, n, &code, next, i, o.get("event")) {
                 Ok(e) => sub.events.push(e),
                 Err((field, message)) => fail(i, &field, message),
             },
-            _ => fail(i, "type", "must be \"buy\", \"sell\" or \"policy\"".into()),
+            _ => fail(i, "type", "must be \"buy\", \"sell\", \"policy\" or \"accept_proposal\"".into()),
         }
     }
     if errors.is_empty() { Ok(sub) } else { Err(errors) }
@@ -669,6 +725,7 @@ async fn control_view(State(api): State<Arc<Api>>, ConnectInfo(peer): Peer, head
         "notes": game.notes,
         "messages": game.messages,
         "missed": game.missed,
+        "proposals": game.proposals,
         "conditionals": game.conditionals.iter().map(|c| c.label.clone()).collect::<Vec<_>>(),
         "sites": s.sites.iter().map(|x| s.agents[x.agent.index()].name.clone()).collect::<Vec<_>>(),
         "lanes": s.lanes.iter().map(|l| l.code.clone()).collect::<Vec<_>>(),
@@ -724,11 +781,16 @@ async fn control_action(
             Some("real-time") => game.realtime = true,
             _ => return error(StatusCode::UNPROCESSABLE_ENTITY, "mode: \"turn\" or \"real-time\""),
         },
+        "on_missed" => match body.mode.as_deref() {
+            Some("standing") => game.missed_standing = true,
+            Some("ai") => game.missed_standing = false,
+            _ => return error(StatusCode::UNPROCESSABLE_ENTITY, "mode: \"standing\" or \"ai\""),
+        },
         "end" => game.ended = true,
         other => {
             return error(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                format!("action: unknown \"{other}\" (pause, resume, advance, deadline, mode, end)"),
+                format!("action: unknown \"{other}\" (pause, resume, advance, deadline, mode, on_missed, end)"),
             );
         }
     }

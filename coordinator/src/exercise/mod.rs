@@ -44,6 +44,22 @@ pub struct Submission {
     pub events: Vec<Event>,
     pub orders: Vec<Order>,
     pub comment: String,
+    /// Proposals (by id) this nation accepts.
+    pub accept: Vec<u32>,
+}
+
+/// A nation asking to join an alliance: it joins when every member accepts (played members
+/// with an order; AI members when they are close enough to it in alignment), or the proposal
+/// lapses after two turns.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Proposal {
+    pub id: u32,
+    pub nation: String,
+    pub alliance: String,
+    pub turn: u32,
+    pub accepted_by: Vec<String>,
+    #[serde(skip)]
+    pub event: Event,
 }
 
 /// A control inject waiting for its condition: the world price of `market` reaching `ratio_bp`
@@ -99,6 +115,14 @@ pub struct Game {
     pub failure: Option<String>,
     /// Wall time each resolved turn took (reveal and ticks), in milliseconds.
     pub turn_ms: Vec<u64>,
+    /// What a nation that misses a deadline does: its standing orders (its last limit orders,
+    /// placed again, and its stockpile rules) or its AI only (its stockpile rules).
+    pub missed_standing: bool,
+    pub last_orders: BTreeMap<NationId, Vec<Order>>,
+    pub proposals: Vec<Proposal>,
+    pub next_proposal: u32,
+    /// Each played nation's price forecast for each stockpiled commodity, tick by tick.
+    pub forecast_history: BTreeMap<(NationId, agents::CommodityId), Vec<Price>>,
 }
 
 impl Game {
@@ -205,7 +229,19 @@ pub fn play(
                 for code in missing {
                     let turn = game.turn;
                     game.missed.push((turn, code.clone()));
-                    let note = format!("{code} missed the deadline of turn {turn}: its standing policies act");
+                    let nation = game.scenario.nation_by_code(&code).unwrap_or(NationId(0));
+                    let standing = game.missed_standing.then(|| game.last_orders.get(&nation).cloned()).flatten();
+                    let note = match standing {
+                        Some(orders) => {
+                            let note = format!(
+                                "{code} missed the deadline of turn {turn}: its standing orders ({} limit order(s)) and stockpile rules act",
+                                orders.len()
+                            );
+                            game.submitted.insert(nation, Submission { orders, ..Submission::default() });
+                            note
+                        }
+                        None => format!("{code} missed the deadline of turn {turn}: its stockpile rules (AI) act"),
+                    };
                     driver.journal(
                         persist,
                         engine.state().tick.0,
@@ -238,6 +274,11 @@ pub fn play(
             game.state = engine.state().clone();
             if let Some(r) = record {
                 game.records.push(r);
+            }
+            for n in game.setup.players.clone() {
+                for p in &engine.state().nations[n.index()].stockpiles {
+                    game.forecast_history.entry((n, p.commodity)).or_default().push(p.price_forecast);
+                }
             }
             fire_conditionals(&mut game, &mut engine, &mut driver, persist)?;
             if game.ended {
@@ -296,11 +337,37 @@ fn reveal(
     persist: Option<&Persist>,
 ) -> Result<(), RunError> {
     let tick = engine.state().tick;
-    for (nation, sub) in std::mem::take(&mut game.submitted) {
+    let submissions = std::mem::take(&mut game.submitted);
+    settle_proposals(game, engine, driver, persist, &submissions)?;
+    for (nation, sub) in submissions {
         let code = game.scenario.nation_code(nation).to_string();
+        if !sub.orders.is_empty() {
+            game.last_orders.insert(nation, sub.orders.clone());
+        }
         for mut event in sub.events {
             // Sealed orders take effect after the first tick of the turn they were revealed at.
             event.tick = Tick(tick.0 + 1);
+            if let crate::scenario::EventKind::JoinAlliance { alliance, .. } = &event.kind {
+                // Joining takes the members' consent: it becomes a proposal.
+                let id = game.next_proposal;
+                game.next_proposal += 1;
+                let alliance = game.scenario.alliances[*alliance as usize].code.clone();
+                game.notes.push(NoteRow {
+                    tick: tick.0,
+                    text: format!("proposal #{id}: {code} asks to join {alliance}"),
+                    bookmark: false,
+                });
+                let turn = game.turn;
+                game.proposals.push(Proposal {
+                    id,
+                    nation: code.clone(),
+                    alliance,
+                    turn,
+                    accepted_by: Vec::new(),
+                    event,
+                });
+                continue;
+            }
             if event.tick.0 >= game.scenario.ticks {
                 continue;
             }
@@ -322,6 +389,66 @@ fn reveal(
             driver.journal(persist, tick.0, &code, input)?;
         }
     }
+    Ok(())
+}
+
+/// Records the acceptances submitted this turn, then admits every proposal all members accept
+/// (AI members accept a nation close to them in alignment, as in the engine's diplomacy) and
+/// drops those older than two turns.
+fn settle_proposals(
+    game: &mut Game,
+    engine: &mut Engine,
+    driver: &mut Driver,
+    persist: Option<&Persist>,
+    submissions: &BTreeMap<NationId, Submission>,
+) -> Result<(), RunError> {
+    let s = game.scenario.clone();
+    for (nation, sub) in submissions {
+        for id in &sub.accept {
+            if let Some(p) = game.proposals.iter_mut().find(|p| p.id == *id) {
+                let code = s.nation_code(*nation).to_string();
+                if !p.accepted_by.contains(&code) {
+                    p.accepted_by.push(code);
+                }
+            }
+        }
+    }
+    let tick = engine.state().tick;
+    let mut keep = Vec::new();
+    for mut p in std::mem::take(&mut game.proposals) {
+        let Some(k) = s.alliances.iter().position(|a| a.code == p.alliance) else { continue };
+        let Some(applicant) = s.nation_by_code(&p.nation) else { continue };
+        let align = |n: NationId| i64::from(s.nations[n.index()].alignment_milli);
+        let members = engine.state().alliances[k].clone();
+        let all = members.iter().all(|m| {
+            let code = s.nation_code(*m);
+            if game.setup.players.contains(m) {
+                p.accepted_by.iter().any(|a| a == code)
+            } else {
+                1_000 - (align(*m) - align(applicant)).abs() / 2 >= 700
+            }
+        });
+        if all {
+            p.event.tick = Tick(tick.0 + 1);
+            if p.event.tick.0 < s.ticks && engine.schedule(p.event.clone()).is_ok() {
+                driver.journal(persist, p.event.tick.0, &p.nation, JournalInput::Inject(p.event.clone()))?;
+                game.notes.push(NoteRow {
+                    tick: tick.0,
+                    text: format!("proposal #{}: {} joins {}", p.id, p.nation, p.alliance),
+                    bookmark: true,
+                });
+            }
+        } else if game.turn < p.turn + 2 {
+            keep.push(p);
+        } else {
+            game.notes.push(NoteRow {
+                tick: tick.0,
+                text: format!("proposal #{}: {} was not admitted to {}", p.id, p.nation, p.alliance),
+                bookmark: false,
+            });
+        }
+    }
+    game.proposals = keep;
     Ok(())
 }
 
