@@ -372,7 +372,7 @@ fn the_exercise_console_in_a_real_browser() {
 fn the_exercise_over_grpc() {
     use proto::v1::exercise_client::ExerciseClient;
     use proto::v1::{ControlActionRequest, ExerciseEmpty, OrderSpec, SubmitOrdersRequest};
-    let ex = start("CC,DD", &["--turn", "1", "--deadline", "60s"]);
+    let ex = start("CC,DD", &["--turn", "1", "--deadline", "60s", "--tick-interval", "0.2s"]);
     let url = format!("http://{}", ex.grpc);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
@@ -417,6 +417,24 @@ fn the_exercise_over_grpc() {
         };
         let ok = client.submit_orders(with(&ex.tokens["CC"], good)).await.expect("accepted").into_inner();
         assert!(ok.json.contains("accepted"), "{}", ok.json);
+        // Real-time mode: the clock runs without waiting for anyone.
+        let realtime =
+            ControlActionRequest { action: "mode".into(), mode: Some("real-time".into()), ..Default::default() };
+        client.control_action(with(&ex.tokens["control"], realtime)).await.expect("real-time");
+        let tick = |json: &str| serde_json::from_str::<Value>(json).unwrap()["status"]["tick"].as_u64().unwrap();
+        let start_tick =
+            tick(&client.control_view(with(&ex.tokens["control"], ExerciseEmpty {})).await.unwrap().into_inner().json);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let now = tick(
+                &client.control_view(with(&ex.tokens["control"], ExerciseEmpty {})).await.unwrap().into_inner().json,
+            );
+            if now >= start_tick + 3 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "real-time mode did not advance ({start_tick} -> {now})");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         let end = ControlActionRequest { action: "end".into(), ..ControlActionRequest::default() };
         client.control_action(with(&ex.tokens["control"], end)).await.expect("end");
     });
