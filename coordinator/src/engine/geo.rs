@@ -150,7 +150,6 @@ impl Engine {
     /// `tick`. Nations exempt as allies are not among the affected.
     pub(super) fn announcements(&self, tick: Tick) -> Vec<Announcement> {
         let allies = self.exempt_pairs();
-        let nations = self.scenario.nations.len();
         let mut out = Vec::new();
         for a in &self.state.policies.active {
             let (exporter, market, to) = match &a.rule {
@@ -159,16 +158,7 @@ impl Engine {
                 | Restriction::ExportLicensing { nation, market, to, .. } => (*nation, *market, to),
                 _ => continue,
             };
-            let affected = (0..nations)
-                .map(|n| NationId(n as u16))
-                .filter(|n| {
-                    *n != exporter
-                        && to.includes(*n)
-                        && !(a.allies_exempt && allies.binary_search(&(exporter, *n)).is_ok())
-                })
-                .collect();
-            let share_bp = self.export_share_bp(exporter, market);
-            out.push(Announcement { market, exporter, effective: a.since, affected, share_bp });
+            out.push(self.announcement(exporter, market, to, a.allies_exempt, a.since, &allies));
         }
         for e in self.events.iter().filter(|e| e.announced.is_some_and(|a| a <= tick) && e.tick > tick) {
             let (exporter, market, to) = match &e.kind {
@@ -177,19 +167,30 @@ impl Engine {
                 | EventKind::ExportLicensing { nation, market, to, .. } => (*nation, *market, to),
                 _ => continue,
             };
-            let affected = (0..self.scenario.nations.len())
-                .map(|n| NationId(n as u16))
-                .filter(|n| {
-                    *n != exporter
-                        && to.includes(*n)
-                        && !(e.allies_exempt && allies.binary_search(&(exporter, *n)).is_ok())
-                })
-                .collect();
-            let share_bp = self.export_share_bp(exporter, market);
-            out.push(Announcement { market, exporter, effective: e.tick, affected, share_bp });
+            out.push(self.announcement(exporter, market, to, e.allies_exempt, e.tick, &allies));
         }
         out.sort_by_key(|a| a.effective);
         out
+    }
+
+    /// A restriction by `exporter` on `market` to `to`, effective at `effective`, as the public
+    /// sees it: whose imports it restricts and how much of the trade the exporter holds.
+    fn announcement(
+        &self,
+        exporter: NationId,
+        market: MarketId,
+        to: &crate::scenario::Partners,
+        allies_exempt: bool,
+        effective: Tick,
+        allies: &[(NationId, NationId)],
+    ) -> Announcement {
+        let affected = (0..self.scenario.nations.len())
+            .map(|n| NationId(n as u16))
+            .filter(|n| {
+                *n != exporter && to.includes(*n) && !(allies_exempt && allies.binary_search(&(exporter, *n)).is_ok())
+            })
+            .collect();
+        Announcement { market, exporter, effective, affected, share_bp: self.export_share_bp(exporter, market) }
     }
 
     /// `nation`'s share of the world's cross-border trade in `market` over the last year, in
