@@ -314,6 +314,9 @@ fn an_exercise_over_http_from_tokens_to_replay() {
     drop(store);
     let replay = ok(&common::chokepoint(&db, &["replay", "1"]));
     assert!(replay.contains("recorded digests match"), "{replay}");
+    // A counterfactual from the middle of the exercise, under AI from there on.
+    let fork = ok(&common::chokepoint(&db, &["fork", "1", "--at", "2", "--quiet"]));
+    assert!(fork.contains("Run 2"), "{fork}");
 }
 
 #[test]
@@ -480,6 +483,10 @@ fn alliance_proposals_and_standing_orders() {
     let notes = v["notes"].to_string();
     assert!(notes.contains("DD missed the deadline of turn 2: its standing orders (1 limit order(s))"), "{notes}");
     assert!(notes.contains("proposal #1: DD joins pact"), "{notes}");
+    // And leaves again, at once.
+    orders("DD", json!({"orders": [{"type": "policy", "event": {"action": "leave_alliance", "alliance": "pact"}}]}));
+    orders("CC", json!({"orders": []}));
+    ex.wait_for("DD to leave", |v| !v["public"]["alliances"][0]["members"].to_string().contains("DD"));
     assert_eq!(ex.post("/api/control", "control", json!({"action": "on_missed", "mode": "ai"})).0, 200);
     assert_eq!(ex.get("/api/control", "control").1["status"]["on_missed"], "ai");
     assert_eq!(ex.post("/api/control", "control", json!({"action": "on_missed", "mode": "maybe"})).0, 422);

@@ -272,7 +272,16 @@ fn public(game: &Game) -> Value {
                     "members": members.iter().map(|n| s.nation_code(*n)).collect::<Vec<_>>() })
         })
         .collect();
-    json!({ "markets": markets, "restrictions": restrictions, "alliances": alliances })
+    // Restrictions announced ahead and not yet in force (the scenario's; injects are not
+    // announced).
+    let next = game.next_tick();
+    let announced: Vec<Value> = s
+        .events
+        .iter()
+        .filter(|e| e.announced.is_some_and(|a| a.0 <= next) && e.tick.0 > next)
+        .map(|e| json!({ "name": e.name, "from_tick": e.tick.0, "note": e.note }))
+        .collect();
+    json!({ "markets": markets, "restrictions": restrictions, "announced": announced, "alliances": alliances })
 }
 
 /// A nation's own stockpiles (with forecasts) and its industry's shortages last tick.
