@@ -315,7 +315,10 @@ fn an_exercise_over_http_from_tokens_to_replay() {
     let replay = ok(&common::chokepoint(&db, &["replay", "1"]));
     assert!(replay.contains("recorded digests match"), "{replay}");
     // A counterfactual from the middle of the exercise, under AI from there on.
-    let fork = ok(&common::chokepoint(&db, &["fork", "1", "--at", "2", "--quiet"]));
+    let fork_out = temp_dir("exercise-fork");
+    let fork =
+        ok(&common::chokepoint(&db, &["fork", "1", "--at", "2", "--quiet", "--out", &fork_out.display().to_string()]));
+    let _ = std::fs::remove_dir_all(fork_out);
     assert!(fork.contains("Run 2"), "{fork}");
 }
 

@@ -20,7 +20,7 @@ use super::{Conditional, Game, MessageRow, NoteRow, Shared, Submission, token_ha
 use crate::scenario::{EventKind, parse_events};
 use crate::store::JournalInput;
 use agents::nation::cover_tenths_of_days;
-use agents::{MarketId, NationId, Order, Price, Quantity, Side, Stage, Tick};
+use agents::{MarketId, NationId, Order, Price, Quantity, Side, Stage};
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -777,10 +777,10 @@ async fn control_action(
             _ => return error(StatusCode::UNPROCESSABLE_ENTITY, "ticks: between 1 and 520"),
         },
         "deadline" => match body.seconds {
-            Some(sec) if sec.is_finite() && sec > 0.0 && sec <= 86_400.0 => {
+            Some(sec) if sec.is_finite() && sec > 0.0 && sec <= 7.0 * 86_400.0 => {
                 game.setup.deadline = Duration::from_secs_f64(sec);
             }
-            _ => return error(StatusCode::UNPROCESSABLE_ENTITY, "seconds: above 0 and at most 86400"),
+            _ => return error(StatusCode::UNPROCESSABLE_ENTITY, "seconds: above 0 and at most a week (604800)"),
         },
         "mode" => match body.mode.as_deref() {
             Some("turn") => {
@@ -874,7 +874,13 @@ async fn inject(
         });
         return Json(json!({ "armed": label })).into_response();
     }
-    let at = body.at_tick.unwrap_or(next + 1).max(next + 1);
+    let at = body.at_tick.unwrap_or(next + 1);
+    if at <= next {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("at_tick: tick {at} is past; the earliest an inject can take effect is tick {}", next + 1),
+        );
+    }
     if at >= scenario.ticks {
         return error(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -882,9 +888,10 @@ async fn inject(
         );
     }
     let names: Vec<String> = events.iter().map(|e| e.name.clone()).collect();
+    let first = events.iter().map(|e| e.tick.0).min().unwrap_or(0);
     for e in &mut events {
-        let shift = e.tick.0.saturating_sub(events_first_tick(&body.toml));
-        e.tick = Tick(at + shift);
+        let offset = e.tick.0 - first;
+        super::shift(e, at + offset);
     }
     for e in events {
         game.inbox.push(("control".into(), JournalInput::Inject(e)));
@@ -892,16 +899,6 @@ async fn inject(
     drop(game);
     api.shared.notify();
     Json(json!({ "scheduled": names, "at_tick": at })).into_response()
-}
-
-/// Injects are written with any tick (often 0); they are moved to start at the chosen tick,
-/// keeping their spacing. This is the smallest tick written.
-fn events_first_tick(text: &str) -> u32 {
-    text.lines()
-        .filter_map(|l| l.trim().strip_prefix("tick"))
-        .filter_map(|rest| rest.trim().strip_prefix('=').and_then(|v| v.trim().parse::<u32>().ok()))
-        .min()
-        .unwrap_or(0)
 }
 
 #[derive(Deserialize)]

@@ -73,7 +73,9 @@ impl Exercise for ExerciseService {
         let mut orders = Vec::new();
         for o in r.orders {
             let mut v = json!({ "type": o.r#type });
-            if o.r#type == "policy" {
+            if o.r#type == "accept_proposal" {
+                v["id"] = json!(o.proposal_id);
+            } else if o.r#type == "policy" {
                 let event: Value = serde_json::from_str(&o.event_json)
                     .map_err(|e| Status::invalid_argument(format!("orders[].event_json is not JSON: {e}")))?;
                 v["event"] = event;

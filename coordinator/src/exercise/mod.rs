@@ -463,12 +463,18 @@ fn fire_conditionals(
     let mut keep = Vec::new();
     for c in std::mem::take(&mut game.conditionals) {
         let price = engine.state().markets[c.market.index()].last_price;
-        if i128::from(price.0) * 10_000 < i128::from(c.base.0) * i128::from(c.ratio_bp) {
+        let (now, threshold) = (i128::from(price.0) * 10_000, i128::from(c.base.0) * i128::from(c.ratio_bp));
+        // A ratio of 2 waits for the price to double; a ratio of 0.5 for it to halve.
+        let met = if c.ratio_bp >= 10_000 { now >= threshold } else { now <= threshold };
+        if !met {
             keep.push(c);
             continue;
         }
+        // Keep the injects' spacing (an outage and its end, an announcement and its restriction).
+        let first = c.events.iter().map(|e| e.tick.0).min().unwrap_or(0);
         for mut e in c.events {
-            e.tick = Tick(next + 1);
+            let at = next + 1 + (e.tick.0 - first);
+            shift(&mut e, at);
             if e.tick.0 < game.scenario.ticks && engine.schedule(e.clone()).is_ok() {
                 driver.journal(persist, e.tick.0, "control", JournalInput::Inject(e))?;
             }
@@ -477,6 +483,15 @@ fn fire_conditionals(
     }
     game.conditionals = keep;
     Ok(())
+}
+
+/// Moves an event to take effect at `tick`, its announcement (if any) by as much.
+pub fn shift(event: &mut Event, tick: u32) {
+    if let Some(a) = event.announced {
+        let lead = event.tick.0.saturating_sub(a.0);
+        event.announced = Some(Tick(tick.saturating_sub(lead)));
+    }
+    event.tick = Tick(tick);
 }
 
 /// Parses a deadline like `10m`, `90s`, `1h` or a number of seconds.
