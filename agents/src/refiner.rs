@@ -36,7 +36,10 @@ pub fn decide(spec: &AgentSpec, obs: &AgentObservation, ctx: &Context) -> AgentA
     let max_from_ore = ore_on_hand.scale_floor(yield_bp, BP_PER_ONE);
     // Refining at a loss only at half rate, like a miner below cost.
     let margin_ok = refined_forecast >= unit_cost_with_ore(*unit_cost, ore_forecast, yield_bp);
-    let rate = if margin_ok { *capacity_per_tick } else { capacity_per_tick.scale_floor(1, 2) };
+    // A refinery whose warehouse is nearly empty keeps refining at a thin margin: it sells all it
+    // makes, and cutting then would starve its buyers while the price catches up.
+    let nearly_empty = refined_on_hand < Quantity(capacity_per_tick.0.saturating_mul(2));
+    let rate = if margin_ok || nearly_empty { *capacity_per_tick } else { capacity_per_tick.scale_floor(1, 2) };
     // Like a mine's yard, its warehouse holds at most `STOCK_CAP_TICKS` of output (hoarding
     // aside): beyond that it refines only what it sells.
     let stock_cap = Quantity(capacity_per_tick.0.saturating_mul(STOCK_CAP_TICKS + i64::from(*hoard_ticks)));
