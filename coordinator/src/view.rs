@@ -20,6 +20,32 @@ pub struct WorldView {
     pub agents: Vec<AgentRow>,
     pub restrictions: Vec<RestrictionRow>,
     pub shipments_in_transit_kg: i64,
+    /// Each alliance and its members now.
+    pub alliances: Vec<(String, Vec<String>)>,
+    /// Capacity under construction: site, kilograms per tick, first tick on line, delivered.
+    pub projects: Vec<ProjectRow>,
+    /// Sites shut (accident, fire, blockade), and lane disruptions in force.
+    pub outages: Vec<(String, String)>,
+    pub disruptions: Vec<(String, String, u32)>,
+    /// Recycling by nation and commodity: end-of-life flow per tick and recovery rate.
+    pub recycling: Vec<RecyclingRow>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ProjectRow {
+    pub site: String,
+    pub decided_tick: u32,
+    pub online_tick: u32,
+    pub capacity_kg_per_tick: i64,
+    pub delivered_kg_per_tick: i64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RecyclingRow {
+    pub nation: String,
+    pub commodity: String,
+    pub end_of_life_kg_per_tick: i64,
+    pub rate_bp: u32,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -45,6 +71,8 @@ pub struct StockpileRow {
     pub stock_kg: i64,
     pub target_days: u32,
     pub ordered_release_kg: i64,
+    pub price_forecast_cents_per_kg: i64,
+    pub demand_forecast_kg_per_tick: i64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -56,6 +84,10 @@ pub struct AgentRow {
     pub cash_cents: i64,
     pub holdings: Vec<(String, i64)>,
     pub forecasts: Vec<(String, i64)>,
+    /// Mines and refineries: capacity per tick now.
+    pub capacity_kg_per_tick: Option<i64>,
+    /// Manufacturers: demand level and intensity by commodity (basis points of the scenario's).
+    pub demand_bp: Vec<(String, u32, u32)>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -108,6 +140,8 @@ impl WorldView {
                             stock_kg: agency.holding(MarketId::refined(p.commodity)).0,
                             target_days: p.target_days,
                             ordered_release_kg: p.ordered_release.0,
+                            price_forecast_cents_per_kg: p.price_forecast.0,
+                            demand_forecast_kg_per_tick: p.demand_forecast.0,
                         })
                         .collect(),
                 }
@@ -126,6 +160,12 @@ impl WorldView {
                 cash_cents: a.cash.0,
                 holdings: a.holdings.iter().map(|(m, q)| (market_name(s, *m), q.0)).collect(),
                 forecasts: a.memory.forecasts.iter().map(|(m, p)| (market_name(s, *m), p.0)).collect(),
+                capacity_kg_per_tick: s.site(agents::AgentId(i as u32)).map(|_| a.capacity.0),
+                demand_bp: a
+                    .demand
+                    .iter()
+                    .map(|d| (s.commodity_code(d.commodity).to_string(), d.level_bp, d.intensity_bp))
+                    .collect(),
             })
             .collect();
         let restrictions = state
@@ -148,6 +188,44 @@ impl WorldView {
             agents,
             restrictions,
             shipments_in_transit_kg: state.shipments.iter().map(|x| x.quantity.0).sum(),
+            alliances: s
+                .alliances
+                .iter()
+                .zip(&state.alliances)
+                .map(|(a, m)| (a.code.clone(), m.iter().map(|n| s.nation_code(*n).to_string()).collect()))
+                .collect(),
+            projects: state
+                .projects
+                .iter()
+                .map(|p| ProjectRow {
+                    site: s.agents[p.site.index()].name.clone(),
+                    decided_tick: p.start.0,
+                    online_tick: p.online.0,
+                    capacity_kg_per_tick: p.capacity.0,
+                    delivered_kg_per_tick: p.delivered.0,
+                })
+                .collect(),
+            outages: state.outages.iter().map(|o| (o.name.clone(), s.agents[o.site.index()].name.clone())).collect(),
+            disruptions: state
+                .disruptions
+                .iter()
+                .map(|d| (d.name.clone(), s.lanes[d.lane as usize].code.clone(), d.extra_ticks))
+                .collect(),
+            recycling: state
+                .recycling
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.rate_bp > 0)
+                .map(|(i, r)| {
+                    let c = s.commodities.len().max(1);
+                    RecyclingRow {
+                        nation: s.nation_code(NationId((i / c) as u16)).to_string(),
+                        commodity: s.commodity_code(agents::CommodityId((i % c) as u16)).to_string(),
+                        end_of_life_kg_per_tick: r.end_of_life.0,
+                        rate_bp: r.rate_bp,
+                    }
+                })
+                .collect(),
         }
     }
 
@@ -187,6 +265,21 @@ impl WorldView {
                 let _ = writeln!(out, "  {} (since tick {}): {}", r.name, r.since_tick, r.description);
             }
         }
+        let members: Vec<String> = self.alliances.iter().map(|(a, m)| format!("{a}: {}", m.join(", "))).collect();
+        if !members.is_empty() {
+            let _ = writeln!(out, "\nAlliances\n  {}", members.join("\n  "));
+        }
+        if !self.outages.is_empty() || !self.disruptions.is_empty() {
+            let shut: Vec<&str> = self.outages.iter().map(|(_, site)| site.as_str()).collect();
+            let lanes: Vec<String> = self.disruptions.iter().map(|(_, l, x)| format!("{l} +{x} ticks")).collect();
+            let _ = writeln!(out, "\nShut: {}; lanes disrupted: {}", shut.join(", "), lanes.join(", "));
+        }
+        let _ = writeln!(
+            out,
+            "\n{} projects under construction ({} kg/tick still to come on line)",
+            self.projects.len(),
+            self.projects.iter().map(|p| p.capacity_kg_per_tick - p.delivered_kg_per_tick).sum::<i64>()
+        );
         let _ = writeln!(
             out,
             "\n{} agents; {} kg in transit. Use --json FILE for everything.",
