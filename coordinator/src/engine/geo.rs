@@ -20,8 +20,6 @@ use agents::rng::Rng;
 use agents::{AgentId, AgentSpec, CommodityId, MarketId, Money, NationId, Price, Quantity, Stage, Tick};
 use std::collections::BTreeMap;
 
-/// Slow decisions are taken every this many ticks (a quarter of weekly ticks).
-pub(super) const QUARTER: u32 = 13;
 /// Ticks over which the trend price is smoothed; forecasters extrapolate over it.
 const TREND_TICKS: i64 = 13;
 /// Investors want their capital back within this many years of margin at the forecast price.
@@ -500,11 +498,13 @@ impl Engine {
         self.state.outages.retain(|o| o.until.is_none_or(|u| u.0 > tick.0 + 1));
         self.opposition(tick, record);
         self.update_recycling(record);
-        if tick.0 % QUARTER == QUARTER - 1 {
+        // Slow decisions are taken once a quarter: every 13 weekly ticks, every 3 monthly ones.
+        let quarter = (self.scenario.ticks_per_year / 4).max(1);
+        if tick.0 % quarter == quarter - 1 {
             self.invest(tick, record, ledger);
             self.substitute();
         }
-        if tick.0 % QUARTER == QUARTER / 2 {
+        if tick.0 % quarter == quarter / 2 {
             self.diplomacy(tick, record);
         }
         for m in &mut self.state.markets {
