@@ -8,7 +8,7 @@
 // also what `chokepoint state --json` writes). Prints one summary line and exits 0, or prints what
 // failed and exits 1. See README.md.
 
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 import { readFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -131,12 +131,7 @@ async function main() {
   const origin = baseUrl.origin;
   if (shotDir) mkdirSync(shotDir, { recursive: true });
 
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--disable-dev-shm-usage'],
-  });
+  const browser = await launchChromium();
   try {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     const requests = [];

@@ -11,7 +11,7 @@
 // TOKENS_JSON maps "BB", "CC", "DD" and "control" to their access tokens. Prints one summary line
 // and exits 0, or prints what failed and exits 1.
 
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 import { readFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -27,12 +27,7 @@ async function main() {
   const origin = new URL(base).origin;
   const tokens = JSON.parse(readFileSync(tokenFile, 'utf8'));
   if (shotDir) mkdirSync(shotDir, { recursive: true });
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--disable-dev-shm-usage'],
-  });
+  const browser = await launchChromium();
   const foreign = [];
   const problems = [];
   try {
