@@ -713,7 +713,6 @@ fn exercise_main(
     let game = Game {
         scenario: s.clone(),
         setup: Setup { players: played.clone(), turn_ticks: turn, deadline, tick_interval },
-        run: run.0,
         state: engine.state().clone(),
         records: Vec::new(),
         turn: 1,

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod geo;
+pub(crate) use geo::ADMIT_AFFINITY;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {

@@ -725,6 +725,13 @@ impl Scenario {
         self.commodities.iter().position(|c| c.code == code).map(|i| CommodityId(i as u16))
     }
 
+    /// How well two nations get on, 0 to 1,000: 1,000 minus half the distance between their
+    /// alignments. Members admit a nation at 700 or more (engine diplomacy and exercises alike).
+    pub fn affinity(&self, a: NationId, b: NationId) -> i64 {
+        let align = |n: NationId| i64::from(self.nations[n.index()].alignment_milli);
+        1_000 - (align(a) - align(b)).abs() / 2
+    }
+
     /// The site facts of a mine or refinery.
     pub fn site(&self, agent: AgentId) -> Option<&Site> {
         self.sites.binary_search_by_key(&agent, |s| s.agent).ok().map(|i| &self.sites[i])

@@ -35,6 +35,8 @@ const RISK_BP_PER_YEAR: [i64; 2] = [200, 1_000];
 const RISK_LOSS_BP: [i64; 2] = [500, 2_000];
 /// Security spending of this much a year halves the risk (and twice as much thirds it).
 const SECURITY_HALVES: Money = Money(10_000_000 * 100);
+/// Members admit a nation whose affinity with each of them is at least this (0 to 1,000).
+pub(crate) const ADMIT_AFFINITY: i64 = 700;
 /// Research funding of this much a year doubles the speed of substitution.
 const RD_DOUBLES: Money = Money(50_000_000 * 100);
 
@@ -771,7 +773,6 @@ impl Engine {
                 continue;
             }
             let align = |n: NationId| i64::from(self.scenario.nations[n.index()].alignment_milli);
-            let affinity = |a: NationId, b: NationId| 1_000 - (align(a) - align(b)).abs() / 2;
             let mean = |list: &[NationId], except: Option<NationId>| {
                 let v: Vec<i64> = list.iter().filter(|n| Some(**n) != except).map(|n| align(*n)).collect();
                 if v.is_empty() { 0 } else { v.iter().sum::<i64>() / v.len() as i64 }
@@ -804,7 +805,7 @@ impl Engine {
                 let noise: i64 =
                     self.streams.stream(AgentId(n.0 as u32), tick, Purpose::Diplomacy).random_range(-100..=100);
                 let score = 1_000 - (align(n) - mean(members, None)).abs() / 2 + noise;
-                let accepted = members.iter().all(|m| affinity(*m, n) >= 700);
+                let accepted = members.iter().all(|m| self.scenario.affinity(*m, n) >= ADMIT_AFFINITY);
                 if score >= 900 && accepted {
                     let at = members.partition_point(|m| *m < n);
                     self.state.alliances[k].insert(at, n);

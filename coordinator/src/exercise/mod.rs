@@ -92,7 +92,6 @@ pub struct NoteRow {
 pub struct Game {
     pub scenario: Arc<Scenario>,
     pub setup: Setup,
-    pub run: u64,
     /// The world after the last tick (what the views are built from).
     pub state: WorldState,
     /// Every tick's record so far (charts, shortages, events).
@@ -418,14 +417,13 @@ fn settle_proposals(
     for mut p in std::mem::take(&mut game.proposals) {
         let Some(k) = s.alliances.iter().position(|a| a.code == p.alliance) else { continue };
         let Some(applicant) = s.nation_by_code(&p.nation) else { continue };
-        let align = |n: NationId| i64::from(s.nations[n.index()].alignment_milli);
         let members = engine.state().alliances[k].clone();
         let all = members.iter().all(|m| {
             let code = s.nation_code(*m);
             if game.setup.players.contains(m) {
                 p.accepted_by.iter().any(|a| a == code)
             } else {
-                1_000 - (align(*m) - align(applicant)).abs() / 2 >= 700
+                s.affinity(*m, applicant) >= crate::engine::ADMIT_AFFINITY
             }
         });
         if all {
