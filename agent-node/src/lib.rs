@@ -48,38 +48,83 @@ pub trait AgentHost: Send {
     fn collect(&mut self) -> Result<ActionBatch, HostError>;
 }
 
+/// Below this many agents per thread a batch is decided on the calling thread alone: starting
+/// threads would cost more than it saves.
+const MIN_AGENTS_PER_THREAD: usize = 2_048;
+
 /// Runs agents in the calling process.
 pub struct LocalHost {
     name: String,
     specs: BTreeMap<AgentId, AgentSpec>,
     streams: Option<Streams>,
     pending: Option<ObservationBatch>,
+    /// The most threads a batch is decided on (one per core unless set).
+    threads: usize,
 }
 
 impl LocalHost {
     /// A host for the given agents.
     pub fn new(name: impl Into<String>, specs: impl IntoIterator<Item = (AgentId, AgentSpec)>) -> LocalHost {
-        LocalHost { name: name.into(), specs: specs.into_iter().collect(), streams: None, pending: None }
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        LocalHost { name: name.into(), specs: specs.into_iter().collect(), streams: None, pending: None, threads }
+    }
+
+    /// Decides batches on at most `threads` threads (at least one). The actions are the same on
+    /// any number; this only changes how fast they come.
+    pub fn with_threads(mut self, threads: usize) -> LocalHost {
+        self.threads = threads.max(1);
+        self
     }
 
     pub fn agents(&self) -> impl Iterator<Item = AgentId> + '_ {
         self.specs.keys().copied()
     }
 
-    /// Decides every agent of a batch.
+    /// Decides every agent of a batch. Large batches are split into contiguous slices decided on
+    /// one thread per core; decisions are pure functions of their inputs and the actions are
+    /// put back in batch order, so the result is the same on any number of threads.
     pub fn run(&mut self, batch: &ObservationBatch) -> Result<ActionBatch, HostError> {
         let streams = match &self.streams {
             Some(s) if s.seed() == batch.seed => s,
             _ => self.streams.insert(Streams::new(batch.seed)),
         };
-        let actions = batch
-            .agents
-            .iter()
-            .map(|obs| {
-                let spec = self.specs.get(&obs.agent).ok_or(HostError::UnknownAgent { agent: obs.agent })?;
-                Ok(agents::decide(spec, obs, &batch.public, streams))
-            })
-            .collect::<Result<Vec<_>, HostError>>()?;
+        let specs = &self.specs;
+        let decide_all = |observations: &[agents::AgentObservation]| {
+            observations
+                .iter()
+                .map(|obs| {
+                    let spec = specs.get(&obs.agent).ok_or(HostError::UnknownAgent { agent: obs.agent })?;
+                    Ok(agents::decide(spec, obs, &batch.public, streams))
+                })
+                .collect::<Result<Vec<_>, HostError>>()
+        };
+        let threads = self.threads.min(batch.agents.len() / MIN_AGENTS_PER_THREAD).max(1);
+        let actions = if threads == 1 {
+            decide_all(&batch.agents)?
+        } else {
+            let slice = batch.agents.len().div_ceil(threads);
+            let parts: Vec<Result<Vec<AgentActions>, HostError>> = std::thread::scope(|scope| {
+                let handles: Vec<_> =
+                    batch.agents.chunks(slice).map(|part| scope.spawn(move || decide_all(part))).collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(HostError::Failed {
+                                host: self.name.clone(),
+                                tick: batch.tick,
+                                reason: "a decision thread panicked".into(),
+                            })
+                        })
+                    })
+                    .collect()
+            });
+            let mut actions = Vec::with_capacity(batch.agents.len());
+            for part in parts {
+                actions.extend(part?);
+            }
+            actions
+        };
         Ok(ActionBatch { tick: batch.tick, actions, rejected: Vec::new() })
     }
 }

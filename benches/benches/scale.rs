@@ -1,7 +1,7 @@
 //! How the embedded engine scales with the number of agents: synthetic worlds (`synth`) of
 //! 1k, 10k and 100k agents by default (`CHOKEPOINT_SCALE_AGENTS=1000,10000,100000,1000000` to
 //! choose), each run for `CHOKEPOINT_SCALE_TICKS` ticks (default 10) with no outputs; reports
-//! ticks/s, agent-steps/s and peak memory per agent. Sizes run in ascending order, so the
+//! ticks/s, agent-steps/s, peak memory per agent and where each tick's time goes. Sizes run in ascending order, so the
 //! process's peak RSS after each size is that size's peak.
 //! Run with `cargo bench -p chokepoint-benches --bench scale`.
 
@@ -33,8 +33,14 @@ fn main() -> anyhow::Result<()> {
         let load = started.elapsed().as_secs_f64();
         let mut engine = Engine::embedded(scenario);
         let started = Instant::now();
+        let mut phases = [0f64; 5];
         while !engine.is_finished() {
-            engine.step()?;
+            let (r, t) = engine.step_timed()?;
+            eprintln!("flows {} shortages {} markets {}", r.flows.len(), r.shortages.len(), r.markets.len());
+            let apply_rest = t.apply.saturating_sub(t.markets + t.digest);
+            for (sum, d) in phases.iter_mut().zip([t.observe, t.wait, apply_rest, t.markets, t.digest]) {
+                *sum += d.as_secs_f64() * 1000.0 / f64::from(ticks);
+            }
         }
         let secs = started.elapsed().as_secs_f64();
         let peak = peak_rss_kib().unwrap_or(0);
@@ -44,6 +50,12 @@ fn main() -> anyhow::Result<()> {
             f64::from(ticks) * agents as f64 / secs,
             peak as f64 / 1024.0,
             (peak.saturating_sub(base) as f64 * 1024.0) / agents as f64
+        );
+        let [observe, decide, apply, markets, digest] = phases;
+        println!(
+            "{:>10} ms per tick: observe {observe:.1}, decide {decide:.1}, validate and apply {apply:.1}, \
+             markets {markets:.1}, digest {digest:.1}",
+            ""
         );
     }
     Ok(())

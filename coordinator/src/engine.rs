@@ -8,7 +8,7 @@
 //! numbers itself, so a tick is a pure function of the state, the scenario and the hosts'
 //! (deterministic) answers.
 
-use crate::digest::{Digest, digest};
+use crate::digest::{Digest, digest, digest_with};
 use crate::market::{self, BookOrder, Zone};
 use crate::policy::Policies;
 use crate::record::{FlowKey, MarketRecord, Rejection, ShortageRecord, StockpileRecord, TickRecord};
@@ -67,12 +67,15 @@ impl Placement {
 }
 
 /// Wall time spent in each phase of a tick: building and sending observations, waiting for the
-/// hosts' actions, and validating and applying them (digest included).
+/// hosts' actions, and validating and applying them (digest included). `markets` (the auctions
+/// and their settlement) and `digest` are parts of `apply`, reported for profiling.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PhaseTimes {
     pub observe: Duration,
     pub wait: Duration,
     pub apply: Duration,
+    pub markets: Duration,
+    pub digest: Duration,
 }
 
 pub struct Engine {
@@ -93,6 +96,8 @@ pub struct Engine {
     /// Limit orders played nations gave their agencies, by (tick, nation): inputs from the
     /// journal, added to the agency's own orders at that tick and validated like them.
     player_orders: BTreeMap<(u32, u16), Vec<Order>>,
+    /// The buffer the state is encoded into for each tick's digest, kept between ticks.
+    digest_buffer: Vec<u8>,
 }
 
 /// What the validated actions of a tick add up to, ready to apply.
@@ -149,6 +154,7 @@ impl Engine {
             streams,
             derived,
             player_orders: BTreeMap::new(),
+            digest_buffer: Vec::new(),
         };
         let mut log = Vec::new();
         engine.apply_events(Tick(0), &mut log);
@@ -179,6 +185,7 @@ impl Engine {
             streams,
             derived,
             player_orders: BTreeMap::new(),
+            digest_buffer: Vec::new(),
         }
     }
 
@@ -292,7 +299,9 @@ impl Engine {
         }
         self.produce(&plan.actions, &mut ledger, &mut record);
         self.state.exports.begin(tick);
+        let auctions_started = Instant::now();
         let released = self.auctions(tick, &plan.actions, &mut record, &mut ledger);
+        times.markets = auctions_started.elapsed();
         self.deliver(tick);
         self.recycle(tick, &mut record, &mut ledger);
         self.consume(&plan.actions, &mut record, &mut ledger);
@@ -313,7 +322,9 @@ impl Engine {
             .map(|a| (a.name.clone(), crate::record::describe_restriction(&self.scenario, &a.rule)))
             .collect();
         self.state.tick = next;
-        record.digest = digest(&self.state);
+        let digest_started = Instant::now();
+        record.digest = digest_with(&self.state, &mut self.digest_buffer);
+        times.digest = digest_started.elapsed();
         times.apply = started.elapsed();
         Ok((record, times))
     }

@@ -11,7 +11,7 @@
 //! price is kept inside both parties' limits after tariffs.
 
 use agents::{AgentId, NationId, Price, Quantity};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// One order in the book, already validated.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,6 +51,19 @@ pub trait Rules {
     fn is_free(&self) -> bool {
         false
     }
+    /// Whether some rule may make a route from `nation` to another nation anything but open and
+    /// free. `false` promises `route(nation, b)` is open and free for every `b` whose
+    /// `import_rules` is also false. The default (`true`) is always correct, only slower.
+    fn export_rules(&self, nation: NationId) -> bool {
+        let _ = nation;
+        true
+    }
+    /// Whether some rule may make a route into `nation` anything but open and free (an import
+    /// tariff). See [`Rules::export_rules`].
+    fn import_rules(&self, nation: NationId) -> bool {
+        let _ = nation;
+        true
+    }
 }
 
 /// No restrictions anywhere: every route open and free.
@@ -65,6 +78,12 @@ impl Rules for FreeTrade {
     }
     fn is_free(&self) -> bool {
         true
+    }
+    fn export_rules(&self, _: NationId) -> bool {
+        false
+    }
+    fn import_rules(&self, _: NationId) -> bool {
+        false
     }
 }
 
@@ -127,7 +146,8 @@ struct Ask {
 
 /// Asks grouped by (nation, domestic only): within a group every route is the same, so the
 /// group's cheapest ask is its head.
-type Groups = BTreeMap<(NationId, bool), std::collections::VecDeque<Ask>>;
+type Key = (NationId, bool);
+type Groups = BTreeMap<Key, VecDeque<Ask>>;
 
 /// A matched pair before pricing: its limits in pre-tariff price terms.
 struct Match {
@@ -136,37 +156,135 @@ struct Match {
     ceiling: Price,
 }
 
+/// The ask groups of one market, indexed for finding a bid's cheapest legal ask quickly.
+///
+/// A bid may take the head of any group whose route to it is allowed, at a floor price that
+/// depends on the route's tariffs; it takes the one with the lowest (floor, group key). Most
+/// groups are *plain*: open to every buyer at no tariff (not domestic only, and no rule names
+/// their nation as an exporter). Their heads sit in `plain`, ordered by (limit, key), so the
+/// cheapest of them is the first entry; only the few groups of nations that rules name
+/// (`special`), and the bid's own nation's domestic-only group, are looked at one by one. A
+/// buyer whose imports some rule touches has every group scanned, as the reference does.
+struct Book {
+    groups: Groups,
+    plain: BTreeSet<(Price, Key)>,
+    special: Vec<Key>,
+    /// Scan every group for every bid (the reference `clear_by_scanning` uses).
+    scan_all: bool,
+}
+
+impl Book {
+    fn new(asks: &[BookOrder], rules: &dyn Rules, scan_all: bool) -> Book {
+        let mut sorted_asks: Vec<&BookOrder> = asks.iter().filter(|a| a.quantity.is_positive()).collect();
+        sorted_asks.sort_by(|a, b| a.limit.cmp(&b.limit).then(a.agent.cmp(&b.agent)).then(a.seq.cmp(&b.seq)));
+        let mut groups: Groups = BTreeMap::new();
+        for a in sorted_asks {
+            groups
+                .entry((a.nation, a.domestic_only))
+                .or_default()
+                .push_back(Ask { order: a.clone(), left: a.quantity });
+        }
+        let mut plain = BTreeSet::new();
+        let mut special = Vec::new();
+        for (&key, queue) in &groups {
+            if key.1 {
+                continue;
+            }
+            if rules.export_rules(key.0) {
+                special.push(key);
+            } else if let Some(head) = queue.front() {
+                plain.insert((head.order.limit, key));
+            }
+        }
+        Book { groups, plain, special, scan_all }
+    }
+
+    /// The cheapest ask `bid` may take, with its route and the pair's price limits.
+    fn best_ask(
+        &self,
+        bid: &BookOrder,
+        rules: &dyn Rules,
+        free: bool,
+        quotas: &[Quantity],
+    ) -> Option<(Key, Route, Price, Price)> {
+        if self.scan_all || (!free && rules.import_rules(bid.nation)) {
+            return best_by_scanning(bid, self.groups.iter(), rules, free, quotas);
+        }
+        let mut best = self.plain.first().and_then(|&(limit, key)| {
+            (limit <= bid.limit).then_some((key, Route { allowed: true, ..Route::default() }, limit, bid.limit))
+        });
+        let own = (bid.nation, true);
+        let others = self.special.iter().chain(std::iter::once(&own)).filter_map(|k| self.groups.get_key_value(k));
+        if let Some(found) = best_by_scanning(bid, others, rules, free, quotas)
+            && best.as_ref().is_none_or(|b| (found.2, found.0) < (b.2, b.0))
+        {
+            best = Some(found);
+        }
+        best
+    }
+
+    /// Takes `quantity` from the head of group `key`, moving on to the next ask when the head is
+    /// used up. Returns the seller.
+    fn take(&mut self, key: Key, quantity: Quantity) -> AgentId {
+        let queue = self.groups.get_mut(&key).expect("best_ask returns an existing group");
+        let ask = queue.front_mut().expect("best_ask returns a non-empty group");
+        ask.left -= quantity;
+        let seller = ask.order.agent;
+        if !ask.left.is_positive() {
+            let old = ask.order.limit;
+            queue.pop_front();
+            if self.plain.remove(&(old, key))
+                && let Some(next) = queue.front()
+            {
+                self.plain.insert((next.order.limit, key));
+            }
+        }
+        seller
+    }
+}
+
 /// Clears one market. `quotas` holds the remaining quantity of each quota the rules refer to and
 /// is drawn down by the trades made.
 pub fn clear(bids: &[BookOrder], asks: &[BookOrder], rules: &dyn Rules, quotas: &mut [Quantity]) -> Clearing {
+    clear_with(bids, asks, rules, quotas, false)
+}
+
+/// The same auction as [`clear`], found the plain way: every bid looks at the head of every ask
+/// group. Slower with many nations; kept as the reference the indexed book is tested against.
+pub fn clear_by_scanning(
+    bids: &[BookOrder],
+    asks: &[BookOrder],
+    rules: &dyn Rules,
+    quotas: &mut [Quantity],
+) -> Clearing {
+    clear_with(bids, asks, rules, quotas, true)
+}
+
+fn clear_with(
+    bids: &[BookOrder],
+    asks: &[BookOrder],
+    rules: &dyn Rules,
+    quotas: &mut [Quantity],
+    scan_all: bool,
+) -> Clearing {
     let mut bids: Vec<&BookOrder> = bids.iter().filter(|b| b.quantity.is_positive()).collect();
     bids.sort_by(|a, b| b.limit.cmp(&a.limit).then(a.agent.cmp(&b.agent)).then(a.seq.cmp(&b.seq)));
-    let mut sorted_asks: Vec<&BookOrder> = asks.iter().filter(|a| a.quantity.is_positive()).collect();
-    sorted_asks.sort_by(|a, b| a.limit.cmp(&b.limit).then(a.agent.cmp(&b.agent)).then(a.seq.cmp(&b.seq)));
-    let mut groups: Groups = BTreeMap::new();
-    for a in sorted_asks {
-        groups.entry((a.nation, a.domestic_only)).or_default().push_back(Ask { order: a.clone(), left: a.quantity });
-    }
+    let mut book = Book::new(asks, rules, scan_all);
 
     let free = rules.is_free();
     let mut matches = Vec::new();
     for bid in bids {
         let mut left = bid.quantity;
         while left.is_positive() {
-            let Some((key, route, floor, ceiling)) = best_ask(bid, &groups, rules, free, quotas) else { break };
-            let queue = groups.get_mut(&key).expect("best_ask returns an existing group");
-            let ask = queue.front_mut().expect("best_ask returns a non-empty group");
-            let mut quantity = left.min(ask.left);
+            let Some((key, route, floor, ceiling)) = book.best_ask(bid, rules, free, quotas) else { break };
+            let head = book.groups.get(&key).and_then(|q| q.front()).map_or(Quantity::ZERO, |a| a.left);
+            let mut quantity = left.min(head);
             if let Some(q) = route.quota {
                 quantity = quantity.min(quotas[q]);
                 quotas[q] -= quantity;
             }
             left -= quantity;
-            ask.left -= quantity;
-            let seller = ask.order.agent;
-            if !ask.left.is_positive() {
-                queue.pop_front();
-            }
+            let seller = book.take(key, quantity);
             let zone = if !free && key.0 == bid.nation && rules.exports_restricted(bid.nation) {
                 Zone::Domestic(bid.nation)
             } else {
@@ -188,15 +306,16 @@ pub fn clear(bids: &[BookOrder], asks: &[BookOrder], rules: &dyn Rules, quotas: 
     price(matches)
 }
 
-/// The cheapest ask `bid` may take, with its route and the pair's price limits.
-fn best_ask(
+/// The cheapest ask `bid` may take among `groups` (in key order), with its route and the
+/// pair's price limits.
+fn best_by_scanning<'a>(
     bid: &BookOrder,
-    groups: &Groups,
+    groups: impl Iterator<Item = (&'a Key, &'a VecDeque<Ask>)>,
     rules: &dyn Rules,
     free: bool,
     quotas: &[Quantity],
-) -> Option<((NationId, bool), Route, Price, Price)> {
-    let mut best: Option<((NationId, bool), Route, Price, Price)> = None;
+) -> Option<(Key, Route, Price, Price)> {
+    let mut best: Option<(Key, Route, Price, Price)> = None;
     for (&(nation, domestic_only), queue) in groups {
         let Some(head) = queue.front() else { continue };
         let route = if nation == bid.nation || (free && !domestic_only) {
@@ -214,8 +333,8 @@ fn best_ask(
         if floor > ceiling {
             continue;
         }
-        // Strictly cheaper wins; on a tie the earlier group (by nation) keeps it.
-        if best.as_ref().is_none_or(|b| floor < b.2) {
+        // Strictly cheaper wins; on a tie the earlier group (by nation) does.
+        if best.as_ref().is_none_or(|b| (floor, (nation, domestic_only)) < (b.2, b.0)) {
             best = Some(((nation, domestic_only), route, floor, ceiling));
         }
     }

@@ -222,4 +222,18 @@ impl Rules for MarketRules<'_> {
     fn is_free(&self) -> bool {
         self.rules.is_empty()
     }
+
+    fn export_rules(&self, nation: NationId) -> bool {
+        self.rules.iter().any(|(r, _)| match r {
+            Restriction::ExportBan { nation: n, .. }
+            | Restriction::ExportQuota { nation: n, .. }
+            | Restriction::ExportLicensing { nation: n, .. }
+            | Restriction::ExportTariff { nation: n, .. } => *n == nation,
+            Restriction::ImportTariff { .. } => false,
+        })
+    }
+
+    fn import_rules(&self, nation: NationId) -> bool {
+        self.rules.iter().any(|(r, _)| matches!(r, Restriction::ImportTariff { nation: n, .. } if *n == nation))
+    }
 }

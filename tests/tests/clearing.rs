@@ -4,7 +4,7 @@
 //! quantities are conserved.
 
 use agents::{AgentId, NationId, Price, Quantity};
-use coordinator::market::{BookOrder, Clearing, FreeTrade, Route, Rules, Zone, clear};
+use coordinator::market::{BookOrder, Clearing, FreeTrade, Route, Rules, Zone, clear, clear_by_scanning};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
@@ -56,6 +56,14 @@ impl Rules for TestRules {
     fn exports_restricted(&self, nation: NationId) -> bool {
         self.banned.iter().any(|(s, _)| *s == nation.0) || self.quota_of.contains_key(&nation.0)
     }
+    fn export_rules(&self, nation: NationId) -> bool {
+        self.banned.iter().any(|(s, _)| *s == nation.0)
+            || self.export_bp.contains_key(&nation.0)
+            || self.quota_of.contains_key(&nation.0)
+    }
+    fn import_rules(&self, nation: NationId) -> bool {
+        self.import_bp.contains_key(&nation.0)
+    }
 }
 
 fn rules() -> impl Strategy<Value = (TestRules, Vec<Quantity>)> {
@@ -89,6 +97,17 @@ fn filled(orders: &[BookOrder], c: &Clearing, buy: bool) -> BTreeMap<(AgentId, N
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// The indexed book (plain groups by price, rule-bound ones scanned) finds exactly the
+    /// trades the plain scan of every group finds, with and without restrictions.
+    #[test]
+    fn the_indexed_book_clears_as_the_scan_does((bids, asks) in book(), (rules, quotas) in rules()) {
+        let (mut q1, mut q2) = (quotas.clone(), quotas.clone());
+        prop_assert_eq!(clear(&bids, &asks, &rules, &mut q1), clear_by_scanning(&bids, &asks, &rules, &mut q2));
+        prop_assert_eq!(q1, q2);
+        let free = clear(&bids, &asks, &FreeTrade, &mut []);
+        prop_assert_eq!(free, clear_by_scanning(&bids, &asks, &FreeTrade, &mut []));
+    }
 
     #[test]
     fn order_of_submission_never_matters((bids, asks) in book(), (rules, quotas) in rules(), seed in any::<u64>()) {
