@@ -18,10 +18,12 @@ pub mod nation;
 pub mod observation;
 pub mod refiner;
 pub mod rng;
+pub mod small_map;
 pub mod units;
 
 pub use action::{AgentActions, Order, Side};
 pub use decide::decide;
 pub use ids::{AgentId, CommodityId, MarketId, NationId, Sector, Stage, Tick};
 pub use observation::{AgentMemory, AgentObservation, AgentSpec, ObservationBatch, PublicView};
+pub use small_map::SmallMap;
 pub use units::{Money, Price, Quantity};

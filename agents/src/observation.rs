@@ -6,6 +6,7 @@
 //! given to a host once; everything that changes from tick to tick is in [`AgentObservation`].
 
 use crate::ids::{AgentId, CommodityId, MarketId, NationId, Sector, Tick};
+use crate::small_map::SmallMap;
 use crate::units::{Money, Price, Quantity};
 use serde::{Deserialize, Serialize};
 
@@ -79,19 +80,16 @@ impl AgentSpec {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentMemory {
     /// Smoothed price forecasts, sorted by market.
-    pub forecasts: Vec<(MarketId, Price)>,
+    pub forecasts: SmallMap<MarketId, Price>,
 }
 
 impl AgentMemory {
     pub fn forecast(&self, market: MarketId) -> Option<Price> {
-        self.forecasts.binary_search_by_key(&market, |(m, _)| *m).ok().map(|i| self.forecasts[i].1)
+        self.forecasts.get(&market)
     }
 
     pub fn set_forecast(&mut self, market: MarketId, price: Price) {
-        match self.forecasts.binary_search_by_key(&market, |(m, _)| *m) {
-            Ok(i) => self.forecasts[i].1 = price,
-            Err(i) => self.forecasts.insert(i, (market, price)),
-        }
+        self.forecasts.set(market, price);
     }
 }
 
@@ -214,7 +212,7 @@ pub struct AgentObservation {
     pub memory: AgentMemory,
     pub cash: Money,
     /// Inventories by market, sorted.
-    pub holdings: Vec<(MarketId, Quantity)>,
+    pub holdings: SmallMap<MarketId, Quantity>,
     /// For a nation's agency: its stockpiles, sorted by commodity.
     pub stockpiles: Vec<StockpileView>,
     /// For a mine or refinery: its capacity per tick now (investment adds to it; an outage
@@ -229,7 +227,7 @@ pub struct AgentObservation {
 
 impl AgentObservation {
     pub fn holding(&self, market: MarketId) -> Quantity {
-        self.holdings.binary_search_by_key(&market, |(m, _)| *m).map(|i| self.holdings[i].1).unwrap_or_default()
+        self.holdings.get(&market).unwrap_or_default()
     }
 
     /// What is in transit to the agent in `market`.

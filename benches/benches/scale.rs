@@ -35,8 +35,7 @@ fn main() -> anyhow::Result<()> {
         let started = Instant::now();
         let mut phases = [0f64; 5];
         while !engine.is_finished() {
-            let (r, t) = engine.step_timed()?;
-            eprintln!("flows {} shortages {} markets {}", r.flows.len(), r.shortages.len(), r.markets.len());
+            let (_, t) = engine.step_timed()?;
             let apply_rest = t.apply.saturating_sub(t.markets + t.digest);
             for (sum, d) in phases.iter_mut().zip([t.observe, t.wait, apply_rest, t.markets, t.digest]) {
                 *sum += d.as_secs_f64() * 1000.0 / f64::from(ticks);

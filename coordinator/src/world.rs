@@ -8,7 +8,9 @@
 use crate::policy::Policies;
 use crate::scenario::Scenario;
 use agents::manufacturer::{grow, growth_factor};
-use agents::{AgentId, AgentMemory, AgentSpec, CommodityId, MarketId, Money, NationId, Price, Quantity, Tick};
+use agents::{
+    AgentId, AgentMemory, AgentSpec, CommodityId, MarketId, Money, NationId, Price, Quantity, SmallMap, Tick,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,7 +80,7 @@ pub struct RecyclingState {
 pub struct AgentState {
     pub cash: Money,
     /// Inventories by market, sorted.
-    pub holdings: Vec<(MarketId, Quantity)>,
+    pub holdings: SmallMap<MarketId, Quantity>,
     pub memory: AgentMemory,
     /// Mines and refineries: capacity per tick now (investment adds to it).
     pub capacity: Quantity,
@@ -106,14 +108,11 @@ impl DemandFactors {
 
 impl AgentState {
     pub fn holding(&self, market: MarketId) -> Quantity {
-        self.holdings.binary_search_by_key(&market, |(m, _)| *m).map(|i| self.holdings[i].1).unwrap_or_default()
+        self.holdings.get(&market).unwrap_or_default()
     }
 
     pub fn add(&mut self, market: MarketId, delta: Quantity) {
-        match self.holdings.binary_search_by_key(&market, |(m, _)| *m) {
-            Ok(i) => self.holdings[i].1 += delta,
-            Err(i) => self.holdings.insert(i, (market, delta)),
-        }
+        *self.holdings.entry_or(market, Quantity::ZERO) += delta;
     }
 }
 

@@ -91,7 +91,7 @@ fn memory_from_wire(v: Vec<w::Forecast>) -> Result<AgentMemory, WireError> {
         .collect::<Result<Vec<_>, WireError>>()?;
     forecasts.sort();
     forecasts.dedup_by_key(|(m, _)| *m);
-    Ok(AgentMemory { forecasts })
+    Ok(AgentMemory { forecasts: forecasts.into() })
 }
 
 // --- Agent specs --------------------------------------------------------------------------------
@@ -480,7 +480,7 @@ mod tests {
     fn actions_round_trip_and_bad_values_are_named() {
         let a = AgentActions {
             agent: AgentId(4),
-            memory: AgentMemory { forecasts: vec![(MarketId::ore(CommodityId(1)), Price(123))] },
+            memory: AgentMemory { forecasts: vec![(MarketId::ore(CommodityId(1)), Price(123))].into() },
             orders: vec![Order {
                 market: MarketId::refined(CommodityId(2)),
                 side: Side::Sell,
