@@ -1,4 +1,4 @@
-//! How the embedded engine scales with the number of agents: synthetic worlds (`synth`) of
+//! How the embedded engine scales with the number of agents: synthetic worlds (`[synthetic]`) of
 //! 1k, 10k and 100k agents by default (`CHOKEPOINT_SCALE_AGENTS=1000,10000,100000,1000000` to
 //! choose), each run for `CHOKEPOINT_SCALE_TICKS` ticks (default 10) with no outputs; reports
 //! ticks/s, agent-steps/s, peak memory per agent and where each tick's time goes. Sizes run in ascending order, so the
@@ -7,7 +7,7 @@
 
 use chokepoint_benches::{machine, peak_rss_kib};
 use coordinator::engine::Engine;
-use coordinator::synth::{SynthOptions, generate};
+use coordinator::synth::{SynthOptions, SynthWorld};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -27,9 +27,12 @@ fn main() -> anyhow::Result<()> {
     for agents in sizes {
         let nations = (agents / 200).clamp(20, 2000);
         let started = Instant::now();
-        let text = generate(&SynthOptions { nations, agents, seed: 1, ticks }).map_err(anyhow::Error::msg)?;
+        // Loaded from generator parameters (`[synthetic]`), as a researcher would for a large
+        // world: the same world `chokepoint synth` writes, without its text.
+        let world = SynthWorld::new(&SynthOptions { nations, agents, seed: 1, ticks }).map_err(anyhow::Error::msg)?;
+        let text = format!("{}\n[synthetic]\nnations = {nations}\nagents = {agents}\n", world.scenario_table());
+        drop(world);
         let scenario = Arc::new(coordinator::scenario::parse(&text, "synth")?);
-        drop(text);
         let load = started.elapsed().as_secs_f64();
         let mut engine = Engine::embedded(scenario);
         let started = Instant::now();

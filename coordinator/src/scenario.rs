@@ -39,6 +39,27 @@ struct RawFile {
     lanes: Vec<RawLane>,
     #[serde(default)]
     offtakes: Vec<RawOfftake>,
+    /// Generator parameters: the commodities, nations and agents come from `synth`.
+    #[serde(default)]
+    synthetic: Option<RawSynthetic>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSynthetic {
+    nations: i64,
+    agents: i64,
+    /// The generator's seed; the scenario's seed when not given.
+    #[serde(default)]
+    seed: Option<i64>,
+}
+
+/// The part of a generated world that is written as one text: commodities and nations.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWorldPart {
+    commodities: Vec<RawCommodity>,
+    nations: Vec<RawNation>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -786,12 +807,82 @@ pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
         let field = e.span().map(|s| describe_span(text, s.start)).unwrap_or_else(|| "(file)".into());
         ScenarioError { file: file.into(), line, column, field, message: e.message().trim().to_string() }
     })?;
+    let raw = expand_synthetic(raw, text, file)?;
     let mut v = Validator { text, file, errors: Vec::new(), known_names: Vec::new() };
     let scenario = v.scenario(raw);
     match v.errors.into_iter().next() {
         Some(e) => Err(e),
         None => Ok(scenario),
     }
+}
+
+/// A file with a `[synthetic]` table gets its commodities, nations, mines, refineries and
+/// industries from the generator (`chokepoint synth` writes the same world as a file). Each
+/// generated agent's table is parsed on its own, so loading a world of a million agents never
+/// holds its whole text or one document tree of it; the file's other tables (events, alliances,
+/// lanes, companies, offtakes) may refer to the generated nations (`N0000`, `N0001`, ...) and
+/// commodities.
+fn expand_synthetic(mut raw: RawFile, text: &str, file: &str) -> Result<RawFile, ScenarioError> {
+    let Some(synthetic) = raw.synthetic.take() else { return Ok(raw) };
+    let at = |field: &str, message: String| {
+        let path = FieldPath::root().key("synthetic").key(field);
+        let (line, column) = span_of(text, &path).map(|s| line_col(text, s.start)).unwrap_or((0, 0));
+        ScenarioError { file: file.into(), line, column, field: path.to_string(), message }
+    };
+    let generated = [
+        ("commodities", raw.commodities.is_empty()),
+        ("nations", raw.nations.is_empty()),
+        ("miners", raw.miners.is_empty()),
+        ("refiners", raw.refiners.is_empty()),
+        ("manufacturers", raw.manufacturers.is_empty()),
+    ];
+    if let Some((table, _)) = generated.iter().find(|(_, empty)| !empty) {
+        return Err(at(
+            "agents",
+            format!(
+                "a [synthetic] world generates its own {table}; remove the [[{table}]] tables or the [synthetic] table"
+            ),
+        ));
+    }
+    if !(2..=9_999).contains(&synthetic.nations) {
+        return Err(at("nations", format!("must be between 2 and 9999 (got {})", synthetic.nations)));
+    }
+    let minimum = synthetic.nations + 27;
+    if !(minimum..=10_000_000).contains(&synthetic.agents) {
+        return Err(at(
+            "agents",
+            format!("must be between nations + 27 ({minimum}) and 10,000,000 (got {})", synthetic.agents),
+        ));
+    }
+    let seed = synthetic.seed.unwrap_or(raw.scenario.seed);
+    if seed < 0 {
+        return Err(at("seed", format!("must not be negative (got {seed})")));
+    }
+    let options = crate::synth::SynthOptions {
+        nations: synthetic.nations as usize,
+        agents: synthetic.agents as usize,
+        seed: seed as u64,
+        ticks: raw.scenario.ticks.clamp(0, i64::from(u32::MAX)) as u32,
+    };
+    let world = crate::synth::SynthWorld::new(&options).map_err(|e| at("agents", e))?;
+    let broken = |what: &str, e: toml::de::Error| {
+        at("agents", format!("the generator wrote an invalid {what} (a bug; please report it): {}", e.message()))
+    };
+    let part: RawWorldPart = toml::from_str(&world.commodities_and_nations()).map_err(|e| broken("world", e))?;
+    raw.commodities = part.commodities;
+    raw.nations = part.nations;
+    for (kind, body) in world.agents() {
+        match kind {
+            crate::synth::Kind::Miners => raw.miners.push(toml::from_str(&body).map_err(|e| broken("mine", e))?),
+            crate::synth::Kind::Refiners => {
+                raw.refiners.push(toml::from_str(&body).map_err(|e| broken("refinery", e))?)
+            }
+            crate::synth::Kind::Manufacturers => {
+                raw.manufacturers.push(toml::from_str(&body).map_err(|e| broken("industry", e))?)
+            }
+        }
+    }
+    Ok(raw)
 }
 
 #[derive(Debug, Deserialize)]
@@ -813,13 +904,14 @@ pub fn parse_events(text: &str, file: &str, scenario: &Scenario) -> Result<Vec<E
     let events: RawEvents = toml::from_str(text).map_err(to_error)?;
     // The scenario's own text parsed before, so it parses again; its nations and commodities
     // are what the events may name.
-    let mut raw: RawFile = toml::from_str(&scenario.source).map_err(|e| ScenarioError {
+    let raw: RawFile = toml::from_str(&scenario.source).map_err(|e| ScenarioError {
         file: file.into(),
         line: 0,
         column: 0,
         field: "(scenario)".into(),
         message: format!("the run's scenario no longer parses: {}", e.message()),
     })?;
+    let mut raw = expand_synthetic(raw, &scenario.source, file)?;
     raw.events = events.events;
     let mut v = Validator {
         text,

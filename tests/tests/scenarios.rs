@@ -3,7 +3,7 @@
 //! `scenarios/tiny.toml`, so each case differs from a valid file in exactly one place.
 
 use chokepoint_tests::{load, scenario_path};
-use coordinator::scenario::{ScenarioError, parse};
+use coordinator::scenario::{Scenario, ScenarioError, parse};
 
 fn tiny() -> String {
     std::fs::read_to_string(scenario_path("tiny.toml")).expect("tiny.toml exists")
@@ -153,4 +153,52 @@ fn no_input_panics() {
     for odd in ["", "\u{0}", "[scenario]\nname = 1", "[[nations]]\nid = \"\"", "x = [[[["] {
         let _ = parse(odd, "odd.toml");
     }
+}
+
+/// A `[synthetic]` table loads the world `chokepoint synth` writes, without its text: the same
+/// scenario (source aside) and the same run; the file's own events may name generated nations.
+#[test]
+fn a_synthetic_table_loads_the_world_synth_writes() {
+    use coordinator::synth::{SynthOptions, SynthWorld, generate};
+    let options = SynthOptions { nations: 12, agents: 900, seed: 4, ticks: 6 };
+    let written = parse(&generate(&options).expect("generate"), "written.toml").expect("valid");
+    let header = SynthWorld::new(&options).expect("world").scenario_table();
+    let short = format!("{header}\n[synthetic]\nnations = 12\nagents = 900\nseed = 4\n");
+    let loaded = parse(&short, "short.toml").expect("valid");
+    assert_eq!(loaded.agents.len(), 900);
+    assert_eq!(
+        coordinator::scenario::Scenario { source: String::new(), ..loaded.clone() },
+        coordinator::scenario::Scenario { source: String::new(), ..written.clone() }
+    );
+    let n = loaded.agents.len();
+    assert_eq!(
+        chokepoint_tests::digests(&loaded, coordinator::Placement::single(n), 6),
+        chokepoint_tests::digests(&written, coordinator::Placement::single(n), 6)
+    );
+
+    // The generator's seed defaults to the scenario's (4 here), and events may use its nations.
+    let with_event = format!(
+        "{header}\n[synthetic]\nnations = 12\nagents = 900\n\n[[events]]\ntick = 2\naction = \"export_ban\"\nnation = \"N0003\"\ncommodity = \"co\"\nstage = \"refined\"\n"
+    );
+    let scenario = parse(&with_event, "event.toml").expect("valid");
+    assert_eq!(scenario.events.len(), 1);
+    assert_eq!(
+        Scenario { source: String::new(), events: Vec::new(), ..scenario },
+        Scenario { source: String::new(), ..loaded }
+    );
+}
+
+#[test]
+fn a_synthetic_table_names_its_mistakes() {
+    let header = "[scenario]\nname = \"s\"\nseed = 1\nticks = 5\n";
+    let e = refuse(&format!("{header}\n[synthetic]\nnations = 1\nagents = 500\n"));
+    assert_eq!((e.field.as_str(), e.line), ("synthetic.nations", 7), "{e}");
+    assert!(e.message.contains("between 2 and 9999"), "{e}");
+    let e = refuse(&format!("{header}\n[synthetic]\nnations = 10\nagents = 20\n"));
+    assert_eq!(e.field, "synthetic.agents", "{e}");
+    assert!(e.message.contains("nations + 27"), "{e}");
+    let e = refuse(&format!("{header}\n[synthetic]\nnations = 10\nagents = 500\nsize = 3\n"));
+    assert!(e.message.contains("size"), "{e}");
+    let e = refuse(&format!("{header}\n[synthetic]\nnations = 10\nagents = 500\n\n[[nations]]\nid = \"XX\"\n"));
+    assert!(e.message.contains("generates its own nations"), "{e}");
 }
