@@ -72,8 +72,8 @@ pub fn decide(spec: &AgentSpec, obs: &AgentObservation, ctx: &Context) -> AgentA
         unreachable!("manufacturer::decide is only called for manufacturers");
     };
     let mut memory = obs.memory.clone();
-    let mut orders = Vec::new();
-    let mut consume = Vec::new();
+    let mut orders = Vec::with_capacity(demand_per_tick.len() * STEPS_BP.len());
+    let mut consume = Vec::with_capacity(demand_per_tick.len());
     let mut noise = ctx.streams.stream(obs.agent, ctx.tick(), Purpose::DemandNoise);
     let growth = growth_factor(*growth_bp_per_year, ctx.tick(), ctx.public.ticks_per_year);
     for &(commodity, base) in demand_per_tick {

@@ -176,7 +176,8 @@ struct Book {
 impl Book {
     fn new(asks: &[BookOrder], rules: &dyn Rules, scan_all: bool) -> Book {
         let mut sorted_asks: Vec<&BookOrder> = asks.iter().filter(|a| a.quantity.is_positive()).collect();
-        sorted_asks.sort_by(|a, b| a.limit.cmp(&b.limit).then(a.agent.cmp(&b.agent)).then(a.seq.cmp(&b.seq)));
+        // (agent, position) is unique within a side, so an unstable sort gives the one order.
+        sorted_asks.sort_unstable_by_key(|a| (a.limit, a.agent, a.seq));
         let mut groups: Groups = BTreeMap::new();
         for a in sorted_asks {
             groups
@@ -267,13 +268,18 @@ fn clear_with(
     quotas: &mut [Quantity],
     scan_all: bool,
 ) -> Clearing {
-    let mut bids: Vec<&BookOrder> = bids.iter().filter(|b| b.quantity.is_positive()).collect();
-    bids.sort_by(|a, b| b.limit.cmp(&a.limit).then(a.agent.cmp(&b.agent)).then(a.seq.cmp(&b.seq)));
+    // Copies, not references, so matching reads the sorted book in order (on a large market
+    // the references would send every read to a random place).
+    let mut bids: Vec<BookOrder> = bids.iter().filter(|b| b.quantity.is_positive()).cloned().collect();
+    bids.sort_unstable_by_key(|b| (std::cmp::Reverse(b.limit), b.agent, b.seq));
     let mut book = Book::new(asks, rules, scan_all);
 
     let free = rules.is_free();
+    // In a free market with no domestic-only asks every bid sees the same asks, so once one bid
+    // finds none it may take, no later (lower) bid can find one either.
+    let uniform = free && !scan_all && book.groups.keys().all(|(_, domestic_only)| !domestic_only);
     let mut matches = Vec::new();
-    for bid in bids {
+    for bid in &bids {
         let mut left = bid.quantity;
         while left.is_positive() {
             let Some((key, route, floor, ceiling)) = book.best_ask(bid, rules, free, quotas) else { break };
@@ -301,6 +307,9 @@ fn clear_with(
                 zone,
             };
             matches.push(Match { trade, floor, ceiling });
+        }
+        if uniform && left.is_positive() {
+            break;
         }
     }
     price(matches)

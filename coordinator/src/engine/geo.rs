@@ -436,7 +436,10 @@ impl Engine {
                 route,
                 zone: Zone::World,
             };
-            self.settle(tick, market, &trade, record, ledger);
+            let mut deltas = std::mem::take(&mut self.deltas);
+            self.settle(tick, market, &trade, record, ledger, &mut deltas);
+            deltas.apply(&mut self.state.agents, market);
+            self.deltas = deltas;
         }
     }
 
