@@ -528,10 +528,9 @@ impl Engine {
     // Validation: an action that does not fit the agent's books or the scenario is rejected
     // (in whole or in part) with a reason; a rejection is an outcome, not an error.
 
-    fn validate(&self, tick: Tick, actions: Vec<AgentActions>) -> Plan {
+    fn validate(&self, tick: Tick, mut actions: Vec<AgentActions>) -> Plan {
         let mut rejections = Vec::new();
-        let mut out = Vec::with_capacity(actions.len());
-        for mut a in actions {
+        for a in &mut actions {
             let spec = &self.scenario.agents[a.agent.index()].spec;
             let state = &self.state.agents[a.agent.index()];
             let mut reject = |reason: String| rejections.push(Rejection { tick, agent: a.agent, reason });
@@ -544,9 +543,8 @@ impl Engine {
             a.produce = self.validate_production(spec, state, self.capacity_now(a.agent), a.produce, &mut reject);
             a.consume = self.validate_consumption(spec, std::mem::take(&mut a.consume), &mut reject);
             a.orders = self.validate_orders(spec, state, a.produce, std::mem::take(&mut a.orders), &mut reject);
-            out.push(a);
         }
-        Plan { actions: out, rejections }
+        Plan { actions, rejections }
     }
 
     fn validate_production(
@@ -658,16 +656,16 @@ impl Engine {
             kept.push(o);
         }
         // Sells may not exceed what the agent holds once this tick's production is in.
-        let mut sells: BTreeMap<MarketId, Quantity> = BTreeMap::new();
+        let mut sells: agents::SmallMap<MarketId, Quantity> = agents::SmallMap::new();
         for o in kept.iter().filter(|o| o.side == Side::Sell) {
-            *sells.entry(o.market).or_default() += o.quantity;
+            *sells.entry_or(o.market, Quantity::ZERO) += o.quantity;
         }
         let produced_market = match spec {
             AgentSpec::Miner { commodity, .. } => Some(MarketId::ore(*commodity)),
             AgentSpec::Refiner { commodity, .. } => Some(MarketId::refined(*commodity)),
             _ => None,
         };
-        for (market, total) in sells {
+        for &(market, total) in &sells {
             let available =
                 state.holding(market) + if produced_market == Some(market) { produce } else { Quantity::ZERO };
             if total > available {
