@@ -1,8 +1,9 @@
 //! How the embedded engine scales with the number of agents: synthetic worlds (`[synthetic]`) of
 //! 1k, 10k and 100k agents by default (`CHOKEPOINT_SCALE_AGENTS=1000,10000,100000,1000000` to
 //! choose), each run for `CHOKEPOINT_SCALE_TICKS` ticks (default 10) with no outputs; reports
-//! ticks/s, agent-steps/s, peak memory per agent and where each tick's time goes. Sizes run in ascending order, so the
-//! process's peak RSS after each size is that size's peak.
+//! ticks/s, agent-steps/s, peak memory per agent and where each tick's time goes;
+//! `CHOKEPOINT_SCALE_THREADS` sets the decision threads (default one per core). Sizes run in
+//! ascending order, so the process's peak RSS after each size is that size's peak.
 //! Run with `cargo bench -p chokepoint-benches --bench scale`.
 
 use chokepoint_benches::{machine, peak_rss_kib};
@@ -18,7 +19,10 @@ fn main() -> anyhow::Result<()> {
         .filter_map(|s| s.trim().parse().ok())
         .collect();
     let ticks: u32 = std::env::var("CHOKEPOINT_SCALE_TICKS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
-    println!("embedded engine scaling, {ticks} ticks per size — {}", machine());
+    // Decision threads: one per core unless CHOKEPOINT_SCALE_THREADS says.
+    let threads: Option<usize> = std::env::var("CHOKEPOINT_SCALE_THREADS").ok().and_then(|v| v.parse().ok());
+    let shown = threads.map_or_else(|| "one per core".to_string(), |t| t.to_string());
+    println!("embedded engine scaling, {ticks} ticks per size, decision threads: {shown} — {}", machine());
     println!(
         "{:>10} {:>8} {:>10} {:>12} {:>16} {:>12} {:>14}",
         "agents", "nations", "load s", "ticks/s", "agent-steps/s", "peak MiB", "bytes/agent"
@@ -34,7 +38,10 @@ fn main() -> anyhow::Result<()> {
         drop(world);
         let scenario = Arc::new(coordinator::scenario::parse(&text, "synth")?);
         let load = started.elapsed().as_secs_f64();
-        let mut engine = Engine::embedded(scenario);
+        let mut engine = match threads {
+            Some(t) => Engine::embedded_on(scenario, t),
+            None => Engine::embedded(scenario),
+        };
         let started = Instant::now();
         let mut phases = [0f64; 5];
         while !engine.is_finished() {

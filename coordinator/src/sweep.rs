@@ -99,15 +99,15 @@ pub struct Job {
 /// (outcome, subject, value) rows of one run.
 pub type Outcomes = Vec<(String, String, f64)>;
 
-/// Runs one job to the end and measures its outcomes.
-pub fn run_job(base: &Scenario, params: &[Param], job: &Job) -> Result<Outcomes, String> {
+/// Runs one job to the end and measures its outcomes, deciding on at most `threads` threads.
+pub fn run_job(base: &Scenario, params: &[Param], job: &Job, threads: usize) -> Result<Outcomes, String> {
     let mut s = base.clone();
     s.seed = job.seed;
     for (p, v) in params.iter().zip(&job.values) {
         apply(&mut s, &p.key, v)?;
     }
     let s = Arc::new(s);
-    let mut engine = Engine::embedded(s.clone());
+    let mut engine = Engine::embedded_on(s.clone(), threads);
     let mut start = BTreeMap::new();
     let mut peak: BTreeMap<MarketId, i64> = BTreeMap::new();
     let mut short_ticks: BTreeMap<NationId, u32> = BTreeMap::new();
@@ -237,13 +237,17 @@ pub fn sweep(base: &Scenario, o: &SweepOptions) -> Result<SweepReport, String> {
     let file = Mutex::new(std::fs::OpenOptions::new().append(true).open(&runs_path).map_err(|e| e.to_string())?);
     let failed = Mutex::new(Vec::new());
     let done = std::sync::atomic::AtomicUsize::new(0);
+    // The cores are shared among the jobs running at once: each world decides on its share.
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let threads = (cores / o.jobs.max(1)).max(1);
     std::thread::scope(|scope| {
         for _ in 0..o.jobs.max(1) {
             scope.spawn(|| {
                 loop {
                     let Some(job) = crate::run::lock(&queue).pop_front() else { break };
                     // A failed run is retried once before it is reported.
-                    let result = run_job(base, &o.params, &job).or_else(|_| run_job(base, &o.params, &job));
+                    let result =
+                        run_job(base, &o.params, &job, threads).or_else(|_| run_job(base, &o.params, &job, threads));
                     match result {
                         Ok(outcomes) => {
                             let prefix = std::iter::once(job.seed.to_string())
