@@ -83,7 +83,11 @@ impl LocalHost {
     /// Decides every agent of a batch. Large batches are split into contiguous slices decided on
     /// one thread per core; decisions are pure functions of their inputs and the actions are
     /// put back in batch order, so the result is the same on any number of threads.
-    pub fn run(&mut self, batch: &ObservationBatch) -> Result<ActionBatch, HostError> {
+    pub fn run(&mut self, batch: ObservationBatch) -> Result<ActionBatch, HostError> {
+        let threads = self.threads.min(batch.agents.len() / MIN_AGENTS_PER_THREAD).max(1);
+        if threads == 1 {
+            return self.run_in_place(batch);
+        }
         let streams = match &self.streams {
             Some(s) if s.seed() == batch.seed => s,
             _ => self.streams.insert(Streams::new(batch.seed)),
@@ -98,10 +102,7 @@ impl LocalHost {
                 })
                 .collect::<Result<Vec<_>, HostError>>()
         };
-        let threads = self.threads.min(batch.agents.len() / MIN_AGENTS_PER_THREAD).max(1);
-        let actions = if threads == 1 {
-            decide_all(&batch.agents)?
-        } else {
+        let actions = {
             let slice = batch.agents.len().div_ceil(threads);
             let parts: Vec<Result<Vec<AgentActions>, HostError>> = std::thread::scope(|scope| {
                 let handles: Vec<_> =
@@ -127,6 +128,24 @@ impl LocalHost {
         };
         Ok(ActionBatch { tick: batch.tick, actions, rejected: Vec::new() })
     }
+
+    /// Decides a batch on the calling thread, turning each observation into its actions and
+    /// dropping it as it goes (the observations' buffer is reused for the actions).
+    fn run_in_place(&mut self, batch: ObservationBatch) -> Result<ActionBatch, HostError> {
+        let streams = match &self.streams {
+            Some(s) if s.seed() == batch.seed => s,
+            _ => self.streams.insert(Streams::new(batch.seed)),
+        };
+        let ObservationBatch { tick, public, agents: observations, .. } = batch;
+        let actions = observations
+            .into_iter()
+            .map(|obs| {
+                let spec = self.specs.get(&obs.agent).ok_or(HostError::UnknownAgent { agent: obs.agent })?;
+                Ok(agents::decide(spec, &obs, &public, streams))
+            })
+            .collect::<Result<Vec<_>, HostError>>()?;
+        Ok(ActionBatch { tick, actions, rejected: Vec::new() })
+    }
 }
 
 impl AgentHost for LocalHost {
@@ -141,6 +160,6 @@ impl AgentHost for LocalHost {
 
     fn collect(&mut self) -> Result<ActionBatch, HostError> {
         let batch = self.pending.take().ok_or(HostError::NothingSubmitted)?;
-        self.run(&batch)
+        self.run(batch)
     }
 }

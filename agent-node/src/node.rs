@@ -170,7 +170,7 @@ async fn serve(
                 let host = host.as_mut().ok_or_else(|| NodeError::Protocol("observations before welcome".into()))?;
                 let batch = agents::ObservationBatch::try_from(o).map_err(|e| NodeError::Protocol(e.to_string()))?;
                 let tick = batch.tick;
-                let actions = host.run(&batch).map_err(|e| NodeError::Protocol(e.to_string()))?;
+                let actions = host.run(batch).map_err(|e| NodeError::Protocol(e.to_string()))?;
                 let reply = v1::Actions { tick: tick.0, actions: actions.actions.iter().map(Into::into).collect() };
                 tx.send(message(node_message::Body::Actions(reply)))
                     .await

@@ -28,16 +28,45 @@ pub fn digest(state: &WorldState) -> Digest {
     digest_with(state, &mut Vec::new())
 }
 
-/// [`digest`], encoding into `buffer` (cleared first), so a caller digesting every tick reuses
-/// one allocation. The encoding is built whole and hashed in one call, which lets BLAKE3 hash
-/// many chunks at once; streaming postcard's many small writes into the hasher was several times
-/// slower on large worlds. The bytes hashed, and so the digest, are the same either way.
+/// How many bytes of the encoding are gathered before they go to the hasher: enough for BLAKE3
+/// to hash many chunks at once (streaming postcard's small writes straight into the hasher was
+/// several times slower on large worlds), small enough that the state's encoding never has to
+/// exist whole.
+const DIGEST_BLOCK: usize = 64 * 1024;
+
+/// [`digest`], gathering the encoding in `buffer` (kept by a caller digesting every tick).
+/// The bytes hashed, and so the digest, are the same however they are gathered.
 pub fn digest_with(state: &WorldState, buffer: &mut Vec<u8>) -> Digest {
+    struct Blocks<'a> {
+        hasher: blake3::Hasher,
+        buffer: &'a mut Vec<u8>,
+    }
+    impl std::io::Write for Blocks<'_> {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            if self.buffer.len() + bytes.len() > DIGEST_BLOCK {
+                self.hasher.update(self.buffer);
+                self.buffer.clear();
+            }
+            if bytes.len() >= DIGEST_BLOCK {
+                self.hasher.update(bytes);
+            } else {
+                self.buffer.extend_from_slice(bytes);
+            }
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
     buffer.clear();
+    buffer.reserve(DIGEST_BLOCK);
     buffer.extend_from_slice(b"chokepoint/state/v1");
-    // Serializing plain data into a vector cannot fail: the writer never errors.
-    postcard::to_io(state, &mut *buffer).expect("encoding world state into a vector never fails");
-    Digest(*blake3::hash(buffer).as_bytes())
+    let mut blocks = Blocks { hasher: blake3::Hasher::new(), buffer };
+    // Serializing plain data into this writer cannot fail: it never errors.
+    postcard::to_io(state, &mut blocks).expect("encoding world state into a hasher never fails");
+    let Blocks { mut hasher, buffer } = blocks;
+    hasher.update(buffer);
+    Digest(*hasher.finalize().as_bytes())
 }
 
 /// Digests of the parts of a state, for telling where two runs diverge: one per market, one per
@@ -75,4 +104,25 @@ pub fn parts(state: &WorldState, scenario: &crate::scenario::Scenario) -> Vec<(S
     out.push(("export ledger".into(), short("export ledger", &state.exports)));
     out.push(("clock".into(), short("clock", &state.tick)));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Gathering the encoding in blocks hashes exactly the bytes of the whole encoding, for a
+    /// state large enough to fill many blocks.
+    #[test]
+    fn the_digest_is_blake3_of_the_whole_encoding() {
+        let options = crate::synth::SynthOptions { nations: 40, agents: 6_000, seed: 2, ticks: 3 };
+        let text = crate::synth::generate(&options).expect("generate");
+        let scenario = crate::scenario::parse(&text, "synth").expect("valid");
+        let state = WorldState::initial(&scenario);
+        let mut whole = b"chokepoint/state/v1".to_vec();
+        whole.extend(postcard::to_stdvec(&state).expect("encode"));
+        assert!(whole.len() > 2 * DIGEST_BLOCK, "the state should span several blocks ({} bytes)", whole.len());
+        assert_eq!(digest(&state).0, *blake3::hash(&whole).as_bytes());
+        let mut buffer = vec![7u8; 10];
+        assert_eq!(digest_with(&state, &mut buffer), digest(&state), "a used buffer changes nothing");
+    }
 }

@@ -302,9 +302,10 @@ async fn malformed_and_hostile_actions_are_refused_and_the_run_goes_on() {
             }
             coordinator_message::Body::Observations(o) => {
                 let batch = agents::ObservationBatch::try_from(o).expect("valid observations");
-                let actions = host.as_mut().unwrap().run(&batch).unwrap();
+                let tick = batch.tick;
+                let actions = host.as_mut().unwrap().run(batch).unwrap();
                 let mut wire: Vec<v1::AgentActions> = actions.actions.iter().map(Into::into).collect();
-                if batch.tick.0 == 3 {
+                if tick.0 == 3 {
                     // Agent 0 sends a negative quantity (a malformed message: refused at the edge).
                     let mut bad = wire[0].clone();
                     bad.orders.push(v1::Order {
@@ -335,7 +336,7 @@ async fn malformed_and_hostile_actions_are_refused_and_the_run_goes_on() {
                     foreign.agent = 10_000;
                     wire.push(foreign);
                 }
-                let reply = v1::Actions { tick: batch.tick.0, actions: wire };
+                let reply = v1::Actions { tick: tick.0, actions: wire };
                 tx.send(v1::NodeMessage { body: Some(node_message::Body::Actions(reply)) }).await.expect("send");
             }
             coordinator_message::Body::Finish(f) => {
