@@ -33,6 +33,10 @@ pub enum Command {
     Run {
         /// The scenario file (TOML).
         scenario: PathBuf,
+        /// Threads that decide the agents (default: one per core). Results are the same on any
+        /// number; on a machine whose cores are hyperthread siblings, 1 is as fast and leaner.
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+        threads: Option<u16>,
         #[command(flatten)]
         args: RunArgs,
     },
@@ -314,7 +318,7 @@ fn new_run(
 
 pub fn execute(db: &Path, command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Run { scenario, args: RunArgs { seed, ticks, out, snapshot_every, quiet } } => {
+        Command::Run { scenario, threads, args: RunArgs { seed, ticks, out, snapshot_every, quiet } } => {
             let s = prepare(&scenario, seed, ticks)?;
             let store = open_store(db)?;
             let out = out.unwrap_or_else(|| default_out(&s));
@@ -322,7 +326,10 @@ pub fn execute(db: &Path, command: Command) -> anyhow::Result<ExitCode> {
             announce(&s, &out);
             println!("Run {run} recorded in {}", db.display());
             let s = Arc::new(s);
-            let mut engine = crate::engine::Engine::embedded(s.clone());
+            let mut engine = match threads {
+                Some(t) => crate::engine::Engine::embedded_on(s.clone(), usize::from(t)),
+                None => crate::engine::Engine::embedded(s.clone()),
+            };
             let persist = Persist { store: store.clone(), run, snapshot_every };
             let options = RunOptions { out: Some(out.clone()), progress: !quiet, append: false };
             let outcome = drive(&mut engine, &options, &Hooks::default(), Some(&persist))

@@ -143,6 +143,52 @@ fn synthetic_worlds_pass_validation_and_run() {
     assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
     let bad = chokepoint(&db, &["synth", "--nations", "1", "--agents", "10", "--out", &a.display().to_string()]);
     assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("--nations"));
+
+    // A [synthetic] scenario runs as the written file does, on one decision thread or three
+    // (7,000 agents: three threads of 2,048 or more), with the same final digest.
+    let written = root.join("written.toml");
+    ok(&chokepoint(
+        &db,
+        &[
+            "synth",
+            "--nations",
+            "30",
+            "--agents",
+            "7000",
+            "--seed",
+            "2",
+            "--ticks",
+            "3",
+            "--out",
+            &written.display().to_string(),
+        ],
+    ));
+    let short = root.join("short.toml");
+    std::fs::write(
+        &short,
+        "[scenario]\nname = \"synth-30n-7000a\"\ndescription = \"Synthetic world for scale tests\"\nseed = 2\nticks = 3\n\n[synthetic]\nnations = 30\nagents = 7000\n",
+    )
+    .unwrap();
+    let digest = |file: &std::path::Path, threads: &str, out: &str| {
+        let printed = ok(&chokepoint(
+            &db,
+            &[
+                "run",
+                &file.display().to_string(),
+                "--quiet",
+                "--threads",
+                threads,
+                "--out",
+                &root.join(out).display().to_string(),
+            ],
+        ));
+        printed.lines().find(|l| l.starts_with("Final state digest")).map(str::to_string).expect("digest printed")
+    };
+    let reference = digest(&written, "1", "w1");
+    assert_eq!(reference, digest(&short, "1", "s1"), "[synthetic] differs from the written world");
+    assert_eq!(reference, digest(&short, "3", "s3"), "three decision threads differ from one");
+    let bad = chokepoint(&db, &["run", &short.display().to_string(), "--threads", "0"]);
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("--threads"));
     let _ = std::fs::remove_dir_all(root);
     let _ = std::fs::remove_dir_all(db);
 }
