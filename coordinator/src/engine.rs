@@ -374,7 +374,7 @@ impl Engine {
         self.produce(&plan.actions, &mut ledger, &mut record);
         self.state.exports.begin(tick);
         let auctions_started = Instant::now();
-        let released = self.auctions(tick, &plan.actions, &mut record, &mut ledger);
+        let released = self.auctions(tick, &mut plan.actions, &mut record, &mut ledger);
         times.markets = auctions_started.elapsed();
         self.deliver(tick);
         self.recycle(tick, &mut record, &mut ledger);
@@ -416,7 +416,9 @@ impl Engine {
         let started = Instant::now();
         let public = Arc::new(self.public_view(tick));
         let incoming = self.incoming();
-        let mut per_host: Vec<Vec<AgentObservation>> = vec![Vec::new(); self.hosts.len()];
+        let mut per_host: Vec<Vec<AgentObservation>> = (0..self.hosts.len())
+            .map(|h| Vec::with_capacity(self.placement.host_of.iter().filter(|&&x| x == h).count()))
+            .collect();
         for a in 0..self.state.agents.len() {
             let obs = self.observe(AgentId(a as u32), consumption, &incoming);
             per_host[self.placement.host_of[a]].push(obs);
@@ -751,16 +753,23 @@ impl Engine {
     fn auctions(
         &mut self,
         tick: Tick,
-        actions: &[AgentActions],
+        actions: &mut [AgentActions],
         record: &mut TickRecord,
         ledger: &mut Ledger,
     ) -> BTreeMap<(AgentId, MarketId), Quantity> {
         let markets = self.scenario.market_count();
-        let mut bids: Vec<Vec<BookOrder>> = vec![Vec::new(); markets];
-        let mut asks: Vec<Vec<BookOrder>> = vec![Vec::new(); markets];
+        // Books sized exactly (on a large world they are the tick's largest vectors), and each
+        // agent's orders dropped as they are entered: nothing reads them afterwards.
+        let mut sizes = vec![(0usize, 0usize); markets];
+        for o in actions.iter().flat_map(|a| &a.orders) {
+            let size = &mut sizes[o.market.index()];
+            if o.side == Side::Buy { size.0 += 1 } else { size.1 += 1 }
+        }
+        let mut bids: Vec<Vec<BookOrder>> = sizes.iter().map(|s| Vec::with_capacity(s.0)).collect();
+        let mut asks: Vec<Vec<BookOrder>> = sizes.iter().map(|s| Vec::with_capacity(s.1)).collect();
         for a in actions {
             let nation = self.scenario.agents[a.agent.index()].spec.nation();
-            for (seq, o) in a.orders.iter().enumerate() {
+            for (seq, o) in std::mem::take(&mut a.orders).into_iter().enumerate() {
                 let book = BookOrder {
                     agent: a.agent,
                     nation,
