@@ -52,10 +52,31 @@ pub trait AgentHost: Send {
 /// threads would cost more than it saves.
 const MIN_AGENTS_PER_THREAD: usize = 2_048;
 
+/// Where a host finds the specs of the agents it runs, by id. An embedded run shares the
+/// scenario's own table rather than copying every spec into its host.
+pub trait SpecTable: Send + Sync {
+    /// The spec of `agent`, if this host runs it.
+    fn spec(&self, agent: AgentId) -> Option<&AgentSpec>;
+    /// How many agents the table holds.
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl SpecTable for BTreeMap<AgentId, AgentSpec> {
+    fn spec(&self, agent: AgentId) -> Option<&AgentSpec> {
+        self.get(&agent)
+    }
+    fn len(&self) -> usize {
+        BTreeMap::len(self)
+    }
+}
+
 /// Runs agents in the calling process.
 pub struct LocalHost {
     name: String,
-    specs: BTreeMap<AgentId, AgentSpec>,
+    specs: std::sync::Arc<dyn SpecTable>,
     streams: Option<Streams>,
     pending: Option<ObservationBatch>,
     /// The most threads a batch is decided on (one per core unless set).
@@ -65,8 +86,14 @@ pub struct LocalHost {
 impl LocalHost {
     /// A host for the given agents.
     pub fn new(name: impl Into<String>, specs: impl IntoIterator<Item = (AgentId, AgentSpec)>) -> LocalHost {
+        let specs: BTreeMap<AgentId, AgentSpec> = specs.into_iter().collect();
+        LocalHost::shared(name, std::sync::Arc::new(specs))
+    }
+
+    /// A host for every agent of `specs`, which it shares rather than copies.
+    pub fn shared(name: impl Into<String>, specs: std::sync::Arc<dyn SpecTable>) -> LocalHost {
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
-        LocalHost { name: name.into(), specs: specs.into_iter().collect(), streams: None, pending: None, threads }
+        LocalHost { name: name.into(), specs, streams: None, pending: None, threads }
     }
 
     /// Decides batches on at most `threads` threads (at least one). The actions are the same on
@@ -76,8 +103,9 @@ impl LocalHost {
         self
     }
 
-    pub fn agents(&self) -> impl Iterator<Item = AgentId> + '_ {
-        self.specs.keys().copied()
+    /// How many agents this host runs.
+    pub fn agent_count(&self) -> usize {
+        self.specs.len()
     }
 
     /// Decides every agent of a batch. Large batches are split into contiguous slices decided on
@@ -92,12 +120,12 @@ impl LocalHost {
             Some(s) if s.seed() == batch.seed => s,
             _ => self.streams.insert(Streams::new(batch.seed)),
         };
-        let specs = &self.specs;
+        let specs = &*self.specs;
         let decide_all = |observations: &[agents::AgentObservation]| {
             observations
                 .iter()
                 .map(|obs| {
-                    let spec = specs.get(&obs.agent).ok_or(HostError::UnknownAgent { agent: obs.agent })?;
+                    let spec = specs.spec(obs.agent).ok_or(HostError::UnknownAgent { agent: obs.agent })?;
                     Ok(agents::decide(spec, obs, &batch.public, streams))
                 })
                 .collect::<Result<Vec<_>, HostError>>()
@@ -140,7 +168,7 @@ impl LocalHost {
         let actions = observations
             .into_iter()
             .map(|obs| {
-                let spec = self.specs.get(&obs.agent).ok_or(HostError::UnknownAgent { agent: obs.agent })?;
+                let spec = self.specs.spec(obs.agent).ok_or(HostError::UnknownAgent { agent: obs.agent })?;
                 Ok(agents::decide(spec, &obs, &public, streams))
             })
             .collect::<Result<Vec<_>, HostError>>()?;

@@ -178,7 +178,7 @@ async fn serve(
                 ticks += 1;
             }
             coordinator_message::Body::Finish(f) => {
-                let agents = host.as_ref().map_or(0, |h| h.agents().count());
+                let agents = host.as_ref().map_or(0, LocalHost::agent_count);
                 return Ok(NodeOutcome { ok: f.ok, reason: f.reason, run_id, agents, ticks });
             }
         }

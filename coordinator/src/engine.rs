@@ -181,16 +181,17 @@ impl Engine {
     /// An engine running every agent in this process, on one local host that decides large
     /// batches on one thread per core.
     pub fn embedded(scenario: Arc<Scenario>) -> Engine {
-        let placement = Placement::single(scenario.agents.len());
-        Engine::local(scenario, placement)
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        Engine::embedded_on(scenario, threads)
     }
 
     /// An embedded engine deciding on at most `threads` threads: a sweep running several
     /// worlds at once gives each a share of the cores. The results are the same on any number.
     pub fn embedded_on(scenario: Arc<Scenario>, threads: usize) -> Engine {
         let placement = Placement::single(scenario.agents.len());
-        let specs = scenario.agents.iter().enumerate().map(|(a, def)| (AgentId(a as u32), def.spec.clone()));
-        let host = Box::new(LocalHost::new("local-0", specs).with_threads(threads)) as Box<dyn AgentHost>;
+        // The host reads the scenario's own agent table instead of a copy of every spec.
+        let table: Arc<dyn agent_node::SpecTable> = scenario.clone();
+        let host = Box::new(LocalHost::shared("local-0", table).with_threads(threads)) as Box<dyn AgentHost>;
         Engine::with_hosts(scenario, vec![host], placement)
     }
 

@@ -448,6 +448,16 @@ pub struct Scenario {
     pub offtakes: Vec<Offtake>,
 }
 
+/// A scenario is its agents' spec table: an embedded host shares it instead of copying it.
+impl agent_node::SpecTable for Scenario {
+    fn spec(&self, agent: AgentId) -> Option<&AgentSpec> {
+        self.agents.get(agent.index()).map(|def| &def.spec)
+    }
+    fn len(&self) -> usize {
+        self.agents.len()
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Company {
     pub code: String,
