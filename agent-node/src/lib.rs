@@ -165,13 +165,15 @@ impl LocalHost {
             _ => self.streams.insert(Streams::new(batch.seed)),
         };
         let ObservationBatch { tick, public, agents: observations, .. } = batch;
-        let actions = observations
+        let mut actions = observations
             .into_iter()
             .map(|obs| {
                 let spec = self.specs.spec(obs.agent).ok_or(HostError::UnknownAgent { agent: obs.agent })?;
                 Ok(agents::decide(spec, &obs, &public, streams))
             })
             .collect::<Result<Vec<_>, HostError>>()?;
+        // The observations' buffer was reused, and actions are smaller: give back the rest.
+        actions.shrink_to_fit();
         Ok(ActionBatch { tick, actions, rejected: Vec::new() })
     }
 }

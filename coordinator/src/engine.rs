@@ -900,6 +900,7 @@ impl Engine {
     }
 
     fn consume(&mut self, actions: &[AgentActions], record: &mut TickRecord, ledger: &mut Ledger) {
+        record.shortages.reserve_exact(actions.iter().map(|a| a.consume.len()).sum());
         for a in actions.iter().filter(|a| !a.consume.is_empty()) {
             let AgentSpec::Manufacturer { nation, sector, .. } = &self.scenario.agents[a.agent.index()].spec else {
                 continue;
