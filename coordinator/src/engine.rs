@@ -190,8 +190,7 @@ impl Engine {
     pub fn embedded_on(scenario: Arc<Scenario>, threads: usize) -> Engine {
         let placement = Placement::single(scenario.agents.len());
         // The host reads the scenario's own agent table instead of a copy of every spec.
-        let table: Arc<dyn agent_node::SpecTable> = scenario.clone();
-        let host = Box::new(LocalHost::shared("local-0", table).with_threads(threads)) as Box<dyn AgentHost>;
+        let host = Box::new(LocalHost::shared("local-0", scenario.clone()).with_threads(threads)) as Box<dyn AgentHost>;
         Engine::with_hosts(scenario, vec![host], placement)
     }
 
@@ -267,8 +266,7 @@ impl Engine {
     /// Like `restore`, on one local host.
     pub fn restore_embedded(scenario: Arc<Scenario>, state: WorldState) -> Engine {
         let placement = Placement::single(scenario.agents.len());
-        let specs = scenario.agents.iter().enumerate().map(|(a, def)| (AgentId(a as u32), def.spec.clone()));
-        let hosts = vec![Box::new(LocalHost::new("local-0", specs)) as Box<dyn AgentHost>];
+        let hosts = vec![Box::new(LocalHost::shared("local-0", scenario.clone())) as Box<dyn AgentHost>];
         Engine::restore(scenario, state, hosts, placement)
     }
 
