@@ -113,66 +113,62 @@ impl LocalHost {
     /// put back in batch order, so the result is the same on any number of threads.
     pub fn run(&mut self, batch: ObservationBatch) -> Result<ActionBatch, HostError> {
         let threads = self.threads.min(batch.agents.len() / MIN_AGENTS_PER_THREAD).max(1);
-        if threads == 1 {
-            return self.run_in_place(batch);
-        }
         let streams = match &self.streams {
             Some(s) if s.seed() == batch.seed => s,
             _ => self.streams.insert(Streams::new(batch.seed)),
         };
         let specs = &*self.specs;
-        let decide_all = |observations: &[agents::AgentObservation]| {
+        let ObservationBatch { tick, public, agents: mut observations, .. } = batch;
+        // Each part's observations become its actions in place (the buffer is reused, each
+        // observation dropped once decided).
+        let decide_all = |observations: Vec<agents::AgentObservation>| {
             observations
-                .iter()
+                .into_iter()
                 .map(|obs| {
                     let spec = specs.spec(obs.agent).ok_or(HostError::UnknownAgent { agent: obs.agent })?;
-                    Ok(agents::decide(spec, obs, &batch.public, streams))
+                    Ok(agents::decide(spec, &obs, &public, streams))
                 })
-                .collect::<Result<Vec<_>, HostError>>()
+                .collect::<Result<Vec<AgentActions>, HostError>>()
         };
-        let actions = {
-            let slice = batch.agents.len().div_ceil(threads);
+        let mut actions = if threads == 1 {
+            decide_all(observations)?
+        } else {
+            // Contiguous parts, the first kept in the original buffer, which is large enough to
+            // take every part's actions back in batch order.
+            let slice = observations.len().div_ceil(threads);
+            let mut rest = Vec::new();
+            while observations.len() > slice {
+                // The start of the last slice-sized part (the last may be shorter).
+                let at = slice * ((observations.len() - 1) / slice);
+                rest.push(observations.split_off(at));
+            }
+            rest.reverse();
             let parts: Vec<Result<Vec<AgentActions>, HostError>> = std::thread::scope(|scope| {
-                let handles: Vec<_> =
-                    batch.agents.chunks(slice).map(|part| scope.spawn(move || decide_all(part))).collect();
+                let handles: Vec<_> = std::iter::once(observations)
+                    .chain(rest)
+                    .map(|part| scope.spawn(move || decide_all(part)))
+                    .collect();
                 handles
                     .into_iter()
                     .map(|h| {
                         h.join().unwrap_or_else(|_| {
                             Err(HostError::Failed {
                                 host: self.name.clone(),
-                                tick: batch.tick,
+                                tick,
                                 reason: "a decision thread panicked".into(),
                             })
                         })
                     })
                     .collect()
             });
-            let mut actions = Vec::with_capacity(batch.agents.len());
+            let mut parts = parts.into_iter();
+            let mut actions = parts.next().unwrap_or_else(|| Ok(Vec::new()))?;
             for part in parts {
                 actions.extend(part?);
             }
             actions
         };
-        Ok(ActionBatch { tick: batch.tick, actions, rejected: Vec::new() })
-    }
-
-    /// Decides a batch on the calling thread, turning each observation into its actions and
-    /// dropping it as it goes (the observations' buffer is reused for the actions).
-    fn run_in_place(&mut self, batch: ObservationBatch) -> Result<ActionBatch, HostError> {
-        let streams = match &self.streams {
-            Some(s) if s.seed() == batch.seed => s,
-            _ => self.streams.insert(Streams::new(batch.seed)),
-        };
-        let ObservationBatch { tick, public, agents: observations, .. } = batch;
-        let mut actions = observations
-            .into_iter()
-            .map(|obs| {
-                let spec = self.specs.spec(obs.agent).ok_or(HostError::UnknownAgent { agent: obs.agent })?;
-                Ok(agents::decide(spec, &obs, &public, streams))
-            })
-            .collect::<Result<Vec<_>, HostError>>()?;
-        // The observations' buffer was reused, and actions are smaller: give back the rest.
+        // Actions are smaller than observations: give back what the reused buffer does not need.
         actions.shrink_to_fit();
         Ok(ActionBatch { tick, actions, rejected: Vec::new() })
     }
