@@ -212,23 +212,9 @@ impl Engine {
 
     pub fn with_hosts(scenario: Arc<Scenario>, hosts: Vec<Box<dyn AgentHost>>, placement: Placement) -> Engine {
         let state = WorldState::initial(&scenario);
-        let events = scenario.events.clone();
-        let streams = agents::rng::Streams::new(scenario.seed);
-        let derived = geo::Derived::new(&scenario);
-        let mut engine = Engine {
-            scenario,
-            state,
-            hosts,
-            placement,
-            events,
-            next_event: 0,
-            initial_events: Vec::new(),
-            streams,
-            derived,
-            player_orders: BTreeMap::new(),
-            digest_buffer: Vec::new(),
-            deltas: Deltas::default(),
-        };
+        let mut engine = Engine::restore(scenario, state, hosts, placement);
+        // A fresh run applies the events due at tick 0 itself, and reports them with tick 0.
+        engine.next_event = 0;
         let mut log = Vec::new();
         engine.apply_events(Tick(0), &mut log);
         engine.initial_events = log;
