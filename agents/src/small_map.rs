@@ -125,10 +125,6 @@ impl<K: Copy + Ord, V: Copy> SmallMap<K, V> {
         items[..entries.len()].copy_from_slice(&entries);
         SmallMap { repr: Repr::Inline { len: entries.len() as u8, items } }
     }
-
-    pub fn to_vec(&self) -> Vec<(K, V)> {
-        self.as_slice().to_vec()
-    }
 }
 
 impl<K: Copy + Ord, V: Copy> From<Vec<(K, V)>> for SmallMap<K, V> {

@@ -96,7 +96,7 @@ pub struct Engine {
     /// Limit orders played nations gave their agencies, by (tick, nation): inputs from the
     /// journal, added to the agency's own orders at that tick and validated like them.
     player_orders: BTreeMap<(u32, u16), Vec<Order>>,
-    /// The buffer the state is encoded into for each tick's digest, kept between ticks.
+    /// The block buffer each tick's digest gathers the state's encoding in, kept between ticks.
     digest_buffer: Vec<u8>,
     /// Scratch space for settling a market's trades, kept between markets and ticks.
     deltas: Deltas,

@@ -854,23 +854,26 @@ fn expand_synthetic(mut raw: RawFile, text: &str, file: &str) -> Result<RawFile,
             ),
         ));
     }
-    if !(2..=9_999).contains(&synthetic.nations) {
+    use crate::synth::{AGENTS_MAX, FIRMS_MIN, NATIONS};
+    let nations = usize::try_from(synthetic.nations).ok().filter(|n| NATIONS.contains(n));
+    let Some(nations) = nations else {
         return Err(at("nations", format!("must be between 2 and 9999 (got {})", synthetic.nations)));
-    }
-    let minimum = synthetic.nations + 27;
-    if !(minimum..=10_000_000).contains(&synthetic.agents) {
+    };
+    let minimum = nations + FIRMS_MIN;
+    let agents = usize::try_from(synthetic.agents).ok().filter(|a| (minimum..=AGENTS_MAX).contains(a));
+    let Some(agents) = agents else {
         return Err(at(
             "agents",
-            format!("must be between nations + 27 ({minimum}) and 10,000,000 (got {})", synthetic.agents),
+            format!("must be between nations + {FIRMS_MIN} ({minimum}) and 10,000,000 (got {})", synthetic.agents),
         ));
-    }
+    };
     let seed = synthetic.seed.unwrap_or(raw.scenario.seed);
     if seed < 0 {
         return Err(at("seed", format!("must not be negative (got {seed})")));
     }
     let options = crate::synth::SynthOptions {
-        nations: synthetic.nations as usize,
-        agents: synthetic.agents as usize,
+        nations,
+        agents,
         seed: seed as u64,
         ticks: raw.scenario.ticks.clamp(0, i64::from(u32::MAX)) as u32,
     };

@@ -29,6 +29,13 @@ const COMMODITIES: [(&str, &str, f64, f64, f64); 9] = [
     ("si", "Polysilicon (feed)", 4.4, 8.0, 1_500_000.0),
 ];
 
+/// How many nations a synthetic world may have.
+pub const NATIONS: std::ops::RangeInclusive<usize> = 2..=9_999;
+/// Agents beyond the nations' agencies a world needs at least: three per commodity.
+pub const FIRMS_MIN: usize = 3 * COMMODITIES.len();
+/// The most agents a synthetic world may have.
+pub const AGENTS_MAX: usize = 10_000_000;
+
 /// A planned industry: its nation, its sector, and the commodities it uses with their weights.
 type Industry = (usize, usize, Vec<(usize, f64)>);
 
@@ -95,15 +102,11 @@ fn code(n: usize) -> String {
 
 impl SynthWorld {
     pub fn new(o: &SynthOptions) -> Result<SynthWorld, String> {
-        if o.nations < 2 || o.nations > 9_999 {
+        if !NATIONS.contains(&o.nations) {
             return Err(format!("--nations must be between 2 and 9999 (got {})", o.nations));
         }
-        let per_commodity_min = 3 * COMMODITIES.len();
-        if o.agents < o.nations + per_commodity_min || o.agents > 10_000_000 {
-            return Err(format!(
-                "--agents must be between nations + {per_commodity_min} and 10,000,000 (got {})",
-                o.agents
-            ));
+        if !(o.nations + FIRMS_MIN..=AGENTS_MAX).contains(&o.agents) {
+            return Err(format!("--agents must be between nations + {FIRMS_MIN} and 10,000,000 (got {})", o.agents));
         }
         let firms = o.agents - o.nations;
         // Proportions of the baseline: about 40% mines, 20% refineries, 40% manufacturers.

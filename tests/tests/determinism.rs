@@ -80,7 +80,6 @@ fn baseline_twice_gives_the_same_digests() {
 /// gives the same digests on one thread, on three, and spread over four hosts.
 #[test]
 fn digests_do_not_depend_on_decision_threads() {
-    use agent_node::{AgentHost, LocalHost};
     use coordinator::Engine;
     use std::sync::Arc;
     let text = coordinator::synth::generate(&coordinator::synth::SynthOptions {
@@ -93,9 +92,7 @@ fn digests_do_not_depend_on_decision_threads() {
     let scenario = Arc::new(coordinator::scenario::parse(&text, "synth").expect("synthetic worlds are valid"));
     let n = scenario.agents.len();
     let run = |threads: usize| {
-        let specs = scenario.agents.iter().enumerate().map(|(i, a)| (agents::AgentId(i as u32), a.spec.clone()));
-        let host = Box::new(LocalHost::new("local-0", specs).with_threads(threads)) as Box<dyn AgentHost>;
-        let mut engine = Engine::with_hosts(scenario.clone(), vec![host], Placement::single(n));
+        let mut engine = Engine::embedded_on(scenario.clone(), threads);
         let mut out = Vec::new();
         while !engine.is_finished() {
             out.push(engine.step().expect("step").digest);
