@@ -16,6 +16,9 @@ use agents::rng::Streams;
 use agents::{AgentActions, AgentId, AgentSpec, ObservationBatch, Tick};
 use std::collections::BTreeMap;
 
+/// Re-exported from `agents`, where the trait lives so the simulation core can implement it.
+pub use agents::SpecTable;
+
 /// Why a host could not deliver a tick's actions.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HostError {
@@ -51,27 +54,6 @@ pub trait AgentHost: Send {
 /// Below this many agents per thread a batch is decided on the calling thread alone: starting
 /// threads would cost more than it saves.
 const MIN_AGENTS_PER_THREAD: usize = 2_048;
-
-/// Where a host finds the specs of the agents it runs, by id. An embedded run shares the
-/// scenario's own table rather than copying every spec into its host.
-pub trait SpecTable: Send + Sync {
-    /// The spec of `agent`, if this host runs it.
-    fn spec(&self, agent: AgentId) -> Option<&AgentSpec>;
-    /// How many agents the table holds.
-    fn len(&self) -> usize;
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-impl SpecTable for BTreeMap<AgentId, AgentSpec> {
-    fn spec(&self, agent: AgentId) -> Option<&AgentSpec> {
-        self.get(&agent)
-    }
-    fn len(&self) -> usize {
-        BTreeMap::len(self)
-    }
-}
 
 /// Runs agents in the calling process.
 pub struct LocalHost {

@@ -24,6 +24,6 @@ pub mod units;
 pub use action::{AgentActions, Order, Side};
 pub use decide::decide;
 pub use ids::{AgentId, CommodityId, MarketId, NationId, Sector, Stage, Tick};
-pub use observation::{AgentMemory, AgentObservation, AgentSpec, ObservationBatch, PublicView};
+pub use observation::{AgentMemory, AgentObservation, AgentSpec, ObservationBatch, PublicView, SpecTable};
 pub use small_map::SmallMap;
 pub use units::{Money, Price, Quantity};

@@ -252,3 +252,24 @@ pub struct ObservationBatch {
     pub public: std::sync::Arc<PublicView>,
     pub agents: Vec<AgentObservation>,
 }
+
+/// Where a host finds the specs of the agents it runs, by id. An embedded run shares the
+/// scenario's own table rather than copying every spec into its host.
+pub trait SpecTable: Send + Sync {
+    /// The spec of `agent`, if this host runs it.
+    fn spec(&self, agent: AgentId) -> Option<&AgentSpec>;
+    /// How many agents the table holds.
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl SpecTable for std::collections::BTreeMap<AgentId, AgentSpec> {
+    fn spec(&self, agent: AgentId) -> Option<&AgentSpec> {
+        self.get(&agent)
+    }
+    fn len(&self) -> usize {
+        std::collections::BTreeMap::len(self)
+    }
+}

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 fn main() -> anyhow::Result<()> {
     let runs: usize = std::env::var("CHOKEPOINT_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(5).max(1);
-    let mut scenario = coordinator::scenario::load(&scenarios().join("baseline-2024.toml"))?;
+    let mut scenario = coordinator::load_scenario(&scenarios().join("baseline-2024.toml"))?;
     scenario.ticks = 520;
     let agents = scenario.agents.len();
     let scenario = Arc::new(scenario);

@@ -7,7 +7,7 @@
 
 use agent_node::node::{NodeOptions, run as run_node};
 use chokepoint_benches::{machine, scenarios};
-use coordinator::engine::Engine;
+use coordinator::Sim;
 use coordinator::metrics::PhaseSummary;
 use coordinator::run::{Hooks, RunOptions, drive, lock};
 use coordinator::serve::{PlacementKind, ServeOptions, serve};
@@ -33,23 +33,23 @@ fn main() -> anyhow::Result<()> {
     for file in &worlds {
         let mut scenario = match file.strip_prefix("synth:") {
             Some(_) => {
-                let options = coordinator::synth::SynthOptions {
+                let options = engine::synth::SynthOptions {
                     nations: (synth / 200).clamp(20, 2000),
                     agents: synth,
                     seed: 1,
                     ticks,
                 };
-                let text = coordinator::synth::generate(&options).map_err(anyhow::Error::msg)?;
-                coordinator::scenario::parse(&text, "synth")?
+                let text = engine::synth::generate(&options).map_err(anyhow::Error::msg)?;
+                engine::scenario::parse(&text, "synth")?
             }
-            None => coordinator::scenario::load(&scenarios().join(file))?,
+            None => coordinator::load_scenario(&scenarios().join(file))?,
         };
         scenario.ticks = ticks;
         let scenario = Arc::new(scenario);
 
         let hooks = Hooks::default();
         let started = Instant::now();
-        let mut engine = Engine::embedded(scenario.clone());
+        let mut engine = Sim::embedded(scenario.clone());
         drive(&mut engine, &RunOptions::default(), &hooks, None)?;
         let embedded_wall = started.elapsed();
         let embedded = lock(&hooks.latency).summaries();

@@ -4,7 +4,7 @@
 //! Run with `cargo bench -p chokepoint-benches --bench persistence`.
 
 use chokepoint_benches::{describe, machine, scenarios, time_runs};
-use coordinator::engine::Engine;
+use coordinator::Sim;
 use coordinator::history::state_at;
 use coordinator::run::{Hooks, Persist, RunOptions, drive};
 use coordinator::store::{RunId, RunMeta, Store};
@@ -24,7 +24,7 @@ fn dir_size(path: &std::path::Path) -> u64 {
 
 fn main() -> anyhow::Result<()> {
     let path = scenarios().join("baseline-2024.toml");
-    let mut scenario = coordinator::scenario::load(&path)?;
+    let mut scenario = coordinator::load_scenario(&path)?;
     scenario.ticks = 520;
     let scenario = Arc::new(scenario);
     let db = std::env::temp_dir().join(format!("chokepoint-bench-db-{}", std::process::id()));
@@ -33,14 +33,14 @@ fn main() -> anyhow::Result<()> {
     println!("persistence on baseline-2024, 520 ticks, snapshot every 26 — {}", machine());
 
     let plain = time_runs(3, || {
-        let mut engine = Engine::embedded(scenario.clone());
+        let mut engine = Sim::embedded(scenario.clone());
         drive(&mut engine, &RunOptions::default(), &Hooks::default(), None).expect("runs");
     });
     let meta = RunMeta::new(&scenario, path.display().to_string(), String::new(), 26, "embedded".into());
     let mut run = RunId(0);
     let recorded = time_runs(3, || {
         run = store.create_run(&meta).expect("create");
-        let mut engine = Engine::embedded(scenario.clone());
+        let mut engine = Sim::embedded(scenario.clone());
         let persist = Persist { store: store.clone(), run, snapshot_every: 26 };
         drive(&mut engine, &RunOptions::default(), &Hooks::default(), Some(&persist)).expect("runs");
     });
@@ -75,6 +75,6 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn postcard_len(state: &coordinator::world::WorldState) -> usize {
+fn postcard_len(state: &engine::world::WorldState) -> usize {
     coordinator::store::encoded_len(state)
 }

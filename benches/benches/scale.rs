@@ -7,8 +7,8 @@
 //! Run with `cargo bench -p chokepoint-benches --bench scale`.
 
 use chokepoint_benches::{machine, peak_rss_kib};
-use coordinator::engine::Engine;
-use coordinator::synth::{SynthOptions, SynthWorld};
+use coordinator::Sim;
+use engine::synth::{SynthOptions, SynthWorld};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -36,11 +36,11 @@ fn main() -> anyhow::Result<()> {
         let world = SynthWorld::new(&SynthOptions { nations, agents, seed: 1, ticks }).map_err(anyhow::Error::msg)?;
         let text = format!("{}\n[synthetic]\nnations = {nations}\nagents = {agents}\n", world.scenario_table());
         drop(world);
-        let scenario = Arc::new(coordinator::scenario::parse(&text, "synth")?);
+        let scenario = Arc::new(engine::scenario::parse(&text, "synth")?);
         let load = started.elapsed().as_secs_f64();
         let mut engine = match threads {
-            Some(t) => Engine::embedded_on(scenario, t),
-            None => Engine::embedded(scenario),
+            Some(t) => Sim::embedded_on(scenario, t),
+            None => Sim::embedded(scenario),
         };
         let started = Instant::now();
         let mut phases = [0f64; 5];

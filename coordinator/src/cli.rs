@@ -3,11 +3,11 @@
 
 use crate::history::{self, HistoryError};
 use crate::run::{Hooks, Persist, RunOptions, drive};
-use crate::scenario;
 use crate::serve::{self, PlacementKind, ServeError, ServeOptions};
 use crate::store::{RunId, RunMeta, RunStatus, Store};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use engine::scenario;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -265,7 +265,7 @@ pub fn main() -> ExitCode {
 
 /// Loads a scenario and applies the command line's overrides.
 fn prepare(path: &Path, seed: Option<u64>, ticks: Option<u32>) -> anyhow::Result<scenario::Scenario> {
-    let mut s = scenario::load(path)?;
+    let mut s = crate::scenario_file::load(path)?;
     if let Some(seed) = seed {
         s.seed = seed;
     }
@@ -327,8 +327,8 @@ pub fn execute(db: &Path, command: Command) -> anyhow::Result<ExitCode> {
             println!("Run {run} recorded in {}", db.display());
             let s = Arc::new(s);
             let mut engine = match threads {
-                Some(t) => crate::engine::Engine::embedded_on(s.clone(), usize::from(t)),
-                None => crate::engine::Engine::embedded(s.clone()),
+                Some(t) => crate::sim::Sim::embedded_on(s.clone(), usize::from(t)),
+                None => crate::sim::Sim::embedded(s.clone()),
             };
             let persist = Persist { store: store.clone(), run, snapshot_every };
             let options = RunOptions { out: Some(out.clone()), progress: !quiet, append: false };
@@ -369,7 +369,7 @@ pub fn execute(db: &Path, command: Command) -> anyhow::Result<ExitCode> {
             exercise_main(db, &scenario, &players, turn, &deadline, &tick_interval, listen, args)
         }
         Command::Check { scenario } => {
-            let s = scenario::load(&scenario)?;
+            let s = crate::scenario_file::load(&scenario)?;
             println!(
                 "{}: ok — {} ({} nations, {} commodities, {} agents, {} events, {} ticks, seed {})",
                 scenario.display(),
@@ -436,8 +436,10 @@ pub fn execute(db: &Path, command: Command) -> anyhow::Result<ExitCode> {
             println!("  outputs      {}", m.out_dir);
             println!("  snapshots    every {} ticks, at {:?}", m.snapshot_every, store.snapshot_ticks(id)?);
             println!("  journal      {} entries", store.journal(id)?.len());
-            let last =
-                ticks.last().map(|(t, e)| format!("tick {t}: {}", crate::digest::Digest(e.digest))).unwrap_or_default();
+            let last = ticks
+                .last()
+                .map(|(t, e)| format!("tick {t}: {}", engine::digest::Digest(e.digest)))
+                .unwrap_or_default();
             println!("  digests      {} recorded; last {last}", ticks.len());
             Ok(ExitCode::SUCCESS)
         }
@@ -575,10 +577,10 @@ pub fn execute(db: &Path, command: Command) -> anyhow::Result<ExitCode> {
             Ok(if report.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Command::Synth { nations, agents, seed, ticks, out } => {
-            let text = crate::synth::generate(&crate::synth::SynthOptions { nations, agents, seed, ticks })
+            let text = engine::synth::generate(&engine::synth::SynthOptions { nations, agents, seed, ticks })
                 .map_err(anyhow::Error::msg)?;
             std::fs::write(&out, &text).with_context(|| format!("cannot write {}", out.display()))?;
-            let s = scenario::load(&out)?;
+            let s = crate::scenario_file::load(&out)?;
             println!(
                 "{}: {} nations, {} commodities, {} agents ({} bytes)",
                 out.display(),
@@ -716,7 +718,7 @@ fn exercise_main(
     });
     let run = store.create_run(&meta)?;
     let s = Arc::new(s);
-    let engine = crate::engine::Engine::embedded(s.clone());
+    let engine = crate::sim::Sim::embedded(s.clone());
     let game = Game {
         scenario: s.clone(),
         setup: Setup { players: played.clone(), turn_ticks: turn, deadline, tick_interval },

@@ -2,13 +2,13 @@
 //! recorded tick (the nearest snapshot plus re-execution), and the verbs built on that —
 //! resume, replay, fork and state. Everything here reads and writes through `store`.
 
-use crate::digest::digest;
-use crate::engine::Engine;
 use crate::output::{Summary, truncate_from};
 use crate::run::{Hooks, Persist, RunError, RunOptions, drive};
-use crate::scenario::{self, Scenario, ScenarioError};
+use crate::sim::Sim;
 use crate::store::{JournalInput, RunId, RunMeta, RunStatus, Store, StoreError};
-use crate::world::WorldState;
+use engine::digest::digest;
+use engine::scenario::{self, Scenario, ScenarioError};
+use engine::world::WorldState;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -42,7 +42,7 @@ pub fn scenario_of(meta: &RunMeta) -> Result<Scenario, HistoryError> {
 /// An engine (on one local host) holding run `run`'s state at the start of `tick`, rebuilt from
 /// the nearest snapshot at or before it, with the run's journal scheduled. A fork's ticks before
 /// its branch point come from its parent.
-pub fn engine_at(store: &Store, run: RunId, tick: u32) -> Result<(Engine, RunMeta), HistoryError> {
+pub fn engine_at(store: &Store, run: RunId, tick: u32) -> Result<(Sim, RunMeta), HistoryError> {
     let meta = store.run(run)?;
     if tick > meta.ticks_done.max(meta.parent.map_or(0, |(_, t)| t)) && tick > latest_recorded(store, run)? {
         return Err(HistoryError::Refused(format!(
@@ -70,15 +70,15 @@ fn latest_recorded(store: &Store, run: RunId) -> Result<u32, HistoryError> {
 }
 
 /// An engine continuing `state`, with every journaled input still to come scheduled.
-fn restore(store: &Store, run: RunId, scenario: Arc<Scenario>, state: WorldState) -> Result<Engine, HistoryError> {
-    let mut engine = Engine::restore_embedded(scenario, state);
+fn restore(store: &Store, run: RunId, scenario: Arc<Scenario>, state: WorldState) -> Result<Sim, HistoryError> {
+    let mut engine = Sim::restore_embedded(scenario, state);
     for entry in store.journal(run)? {
         let due = match entry.input {
             JournalInput::Orders { .. } => entry.tick >= engine.state().tick.0,
             _ => entry.tick > engine.state().tick.0,
         };
         if due {
-            engine.apply_input(entry.tick, entry.input).map_err(HistoryError::Refused)?;
+            engine.apply_input(entry.tick, entry.input).map_err(|e| HistoryError::Refused(e.to_string()))?;
         }
     }
     Ok(engine)
@@ -125,7 +125,7 @@ pub fn replay(store: &Store, run: RunId, from: u32, to: Option<u32>) -> Result<R
             });
         };
         if expected.digest != record.digest.0 {
-            let now = crate::digest::parts(engine.state(), &scenario);
+            let now = engine::digest::parts(engine.state(), &scenario);
             let differ: Vec<String> =
                 now.iter().zip(&expected.parts).filter(|(a, b)| a.1 != b.1).map(|(a, _)| a.0.clone()).collect();
             let detail = if differ.is_empty() {

@@ -1,34 +1,32 @@
-//! The coordinator owns a run: the scenario, the world state, the clock, market clearing, policy
-//! adjudication and the outputs. Agents are decided elsewhere, behind `agent_node::AgentHost`;
-//! the embedded run uses an in-process host, so it differs from a distributed run only in
-//! transport.
+//! The coordinator owns a run's outside world: the hosts that decide the agents (in this process
+//! or on agent nodes over gRPC), the barrier and its deadlines, persistence in sled, the outputs,
+//! and the external interfaces (the CLI, gRPC, the exercise and debrief consoles). The
+//! simulation itself is the `engine` crate, which does no I/O; the coordinator drives it.
 //!
-//! Map: `scenario` (file format and validation, with `locate` for line numbers), `world` (the
-//! state), `engine` (the tick), `market` (one call auction), `policy` (restrictions in force),
-//! `digest`, `record` and `output` (what a tick reports and how it is written), `run` (the
-//! embedded driver) and `cli` (the `chokepoint` command).
+//! Map: `hosts` (placement and the barrier over `AgentHost`s) and `sim` (the engine and its
+//! hosts, stepped one tick at a time); `run` (the driver: outputs, journal, snapshots), `output`
+//! (CSV files and the end-of-run summary), `store` (the only module touching sled), `history`
+//! (resume, replay, fork, state), `serve` and `remote` (the coordinator as a gRPC server and its
+//! remote hosts), `exercise` (war-game mode), `debrief` (reports, exports, diffs, the DVR),
+//! `sweep`, `view` (the world as `state` shows it), `metrics`, `scenario_file` and `cli`.
 
 pub mod cli;
 pub mod debrief;
-pub mod digest;
-pub mod engine;
 pub mod exercise;
 pub mod history;
-pub mod locate;
-pub mod market;
+pub mod hosts;
 pub mod metrics;
 pub mod output;
-pub mod policy;
-pub mod record;
 pub mod remote;
 pub mod run;
-pub mod scenario;
+pub mod scenario_file;
 pub mod serve;
+pub mod sim;
 pub mod store;
 pub mod sweep;
-pub mod synth;
 pub mod view;
-pub mod world;
 
-pub use engine::{Engine, EngineError, Placement};
-pub use scenario::{Scenario, ScenarioError};
+pub use engine::{Engine, EngineError, Scenario, ScenarioError};
+pub use hosts::Placement;
+pub use scenario_file::load as load_scenario;
+pub use sim::Sim;

@@ -2,7 +2,7 @@
 //! observations), wait (for every host's actions), apply (validate, apply, check, digest) and
 //! persist (write outputs). Wall time lives only here and never feeds back into a run.
 
-use crate::engine::PhaseTimes;
+use crate::sim::PhaseTimes;
 use hdrhistogram::Histogram;
 use std::time::Duration;
 

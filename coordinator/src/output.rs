@@ -1,10 +1,10 @@
 //! Tidy per-tick CSV files (one row per tick and key, integers in base units) and the
 //! end-of-run summary. Both consume [`TickRecord`]s and never touch the engine.
 
-use crate::record::TickRecord;
-use crate::scenario::Scenario;
 use agents::nation::cover_tenths_of_days;
 use agents::{MarketId, Money, Price, Quantity};
+use engine::record::TickRecord;
+use engine::scenario::Scenario;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};

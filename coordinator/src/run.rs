@@ -1,12 +1,12 @@
 //! The embedded run: one process, every agent on a local host, outputs to a folder. This is what
 //! `chokepoint run` does; tests and benchmarks call it too.
 
-use crate::engine::{Engine, EngineError};
 use crate::metrics::Latency;
 use crate::output::{CsvOutputs, Summary};
-use crate::record::TickRecord;
-use crate::scenario::{Event, Scenario};
+use crate::sim::{Sim, StepError};
 use crate::store::{JournalEntry, JournalInput, RunId, RunStatus, Store, StoreError, now_unix_ms, tick_entry};
+use engine::record::TickRecord;
+use engine::scenario::{Event, Scenario};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -59,7 +59,7 @@ pub struct Outcome {
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error(transparent)]
-    Engine(#[from] EngineError),
+    Step(#[from] StepError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("cannot write outputs to {path}: {source}")]
@@ -68,7 +68,7 @@ pub enum RunError {
 
 /// Runs a scenario to the end in this process and returns its summary.
 pub fn run_embedded(scenario: Arc<Scenario>, options: &RunOptions) -> Result<Summary, RunError> {
-    let mut engine = Engine::embedded(scenario.clone());
+    let mut engine = Sim::embedded(scenario.clone());
     Ok(drive(&mut engine, options, &Hooks::default(), None)?.summary)
 }
 
@@ -76,7 +76,7 @@ pub fn run_embedded(scenario: Arc<Scenario>, options: &RunOptions) -> Result<Sum
 /// latency and collecting the summary. On an engine error the outputs of every completed tick
 /// are flushed before the error is returned.
 pub fn drive(
-    engine: &mut Engine,
+    engine: &mut Sim,
     options: &RunOptions,
     hooks: &Hooks,
     persist: Option<&Persist>,
@@ -87,7 +87,7 @@ pub fn drive(
         take_injects(engine, hooks, persist, &mut driver.journal_seq)?;
         if let Err(e) = driver.step(engine, hooks, persist) {
             match e {
-                RunError::Engine(e) => {
+                RunError::Step(e) => {
                     failure = Some(e);
                     break;
                 }
@@ -112,7 +112,7 @@ pub struct Driver {
 
 impl Driver {
     /// Opens the outputs and records the starting snapshot.
-    pub fn start(engine: &Engine, options: &RunOptions, persist: Option<&Persist>) -> Result<Driver, RunError> {
+    pub fn start(engine: &Sim, options: &RunOptions, persist: Option<&Persist>) -> Result<Driver, RunError> {
         let scenario = Arc::new(engine.scenario().clone());
         let outputs = match &options.out {
             Some(dir) => Some(
@@ -147,7 +147,7 @@ impl Driver {
     }
 
     /// Runs one tick and records it (outputs, digests, snapshots), returning its record.
-    pub fn step(&mut self, engine: &mut Engine, hooks: &Hooks, persist: Option<&Persist>) -> Result<(), RunError> {
+    pub fn step(&mut self, engine: &mut Sim, hooks: &Hooks, persist: Option<&Persist>) -> Result<(), RunError> {
         let (record, times) = engine.step_timed()?;
         let started = Instant::now();
         if let (Some(out), Some(dir)) = (self.outputs.as_mut(), &self.out_dir) {
@@ -200,9 +200,9 @@ impl Driver {
     /// failure that ended it).
     pub fn finish(
         self,
-        engine: &Engine,
+        engine: &Sim,
         persist: Option<&Persist>,
-        failure: Option<EngineError>,
+        failure: Option<StepError>,
     ) -> Result<Outcome, RunError> {
         self.bar.finish_and_clear();
         if let (Some(out), Some(dir)) = (self.outputs, &self.out_dir) {
@@ -231,7 +231,7 @@ impl Driver {
 }
 
 /// Schedules the injects waiting in the inbox, journaling each one that is accepted.
-fn take_injects(engine: &mut Engine, hooks: &Hooks, persist: Option<&Persist>, seq: &mut u32) -> Result<(), RunError> {
+fn take_injects(engine: &mut Sim, hooks: &Hooks, persist: Option<&Persist>, seq: &mut u32) -> Result<(), RunError> {
     let waiting: Vec<Inject> = std::mem::take(&mut *lock(&hooks.inbox));
     for inject in waiting {
         let tick = inject.event.tick.0;
@@ -249,7 +249,7 @@ fn take_injects(engine: &mut Engine, hooks: &Hooks, persist: Option<&Persist>, s
             p.store.append_journal(p.run, &entry)?;
             *seq += 1;
         }
-        let _ = inject.reply.send(verdict.map(|()| tick));
+        let _ = inject.reply.send(verdict.map(|()| tick).map_err(|e| e.to_string()));
     }
     Ok(())
 }

@@ -9,14 +9,15 @@
 //! with an error naming the node and the tick, after the outputs of every completed tick are
 //! flushed.
 
-use crate::engine::{Engine, Placement};
+use crate::hosts::Placement;
 use crate::metrics::Latency;
 use crate::output::Summary;
 use crate::remote::{NodeEvent, Outbound, RemoteHost, Traffic};
 use crate::run::{Hooks, Inject, Persist, RunError, RunOptions, drive, lock};
-use crate::scenario::Scenario;
+use crate::sim::Sim;
 use crate::store::RunStatus;
 use agents::AgentId;
+use engine::scenario::Scenario;
 use proto::v1::agent_nodes_server::{AgentNodes, AgentNodesServer};
 use proto::v1::control_server::{Control, ControlServer};
 use proto::v1::player_server::{Player, PlayerServer};
@@ -263,7 +264,7 @@ impl Control for ControlService {
     async fn inject(&self, request: Request<v1::InjectRequest>) -> Result<Response<v1::InjectReply>, Status> {
         let s = &self.0;
         let text = request.into_inner().events_toml;
-        let events = crate::scenario::parse_events(&text, "inject", &s.scenario)
+        let events = engine::scenario::parse_events(&text, "inject", &s.scenario)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         if events.is_empty() {
             return Err(Status::invalid_argument("no [[events]] table in the request"));
@@ -488,7 +489,7 @@ async fn run_when_joined(
     let run = options.run.clone();
     let persist = options.persist.take();
     let engine_thread = tokio::task::spawn_blocking(move || {
-        let mut engine = Engine::with_hosts(scenario, hosts, placement);
+        let mut engine = Sim::with_hosts(scenario, hosts, placement);
         drive(&mut engine, &run, &hooks, persist.as_ref())
     });
     let outcome = engine_thread.await.map_err(|e| ServeError::Thread(e.to_string()))??;

@@ -14,9 +14,9 @@
 //! one before it. sled holds an exclusive lock on the database: a second process gets
 //! [`StoreError::Locked`], never a panic.
 
-use crate::digest::Digest;
-use crate::scenario::Event;
-use crate::world::WorldState;
+use engine::digest::Digest;
+use engine::scenario::Event;
+use engine::world::WorldState;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -95,7 +95,7 @@ impl RunMeta {
     /// The record of a new run of `scenario` (its text, seed and length as they are now),
     /// started now and not yet run.
     pub fn new(
-        scenario: &crate::scenario::Scenario,
+        scenario: &engine::scenario::Scenario,
         scenario_path: String,
         out_dir: String,
         snapshot_every: u32,
@@ -155,6 +155,19 @@ pub enum JournalInput {
     Message { to: Vec<String>, text: String },
     /// An adjudication note from the control cell, or a bookmark for the debrief.
     Note { text: String, bookmark: bool },
+}
+
+impl JournalInput {
+    /// The engine input this entry is, taking effect at `tick`; messages and notes are none.
+    pub fn into_input(self, tick: u32) -> Option<engine::Input> {
+        match self {
+            JournalInput::Inject(event) => Some(engine::Input::Event(event)),
+            JournalInput::Orders { nation, orders } => {
+                Some(engine::Input::Orders { tick: agents::Tick(tick), nation, orders })
+            }
+            JournalInput::Message { .. } | JournalInput::Note { .. } => None,
+        }
+    }
 }
 
 impl JournalInput {
@@ -503,8 +516,8 @@ fn decode_snapshot(bytes: &[u8]) -> Result<WorldState, SnapshotProblem> {
 }
 
 /// The digest and part digests of a state, for a tick entry.
-pub fn tick_entry(state: &WorldState, scenario: &crate::scenario::Scenario, digest: Digest) -> TickEntry {
-    TickEntry { digest: digest.0, parts: crate::digest::parts(state, scenario) }
+pub fn tick_entry(state: &WorldState, scenario: &engine::scenario::Scenario, digest: Digest) -> TickEntry {
+    TickEntry { digest: digest.0, parts: engine::digest::parts(state, scenario) }
 }
 
 /// The size of a state's snapshot payload in bytes.

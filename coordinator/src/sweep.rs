@@ -6,9 +6,9 @@
 //! percentiles per outcome and parameter value.
 
 use crate::debrief::export::{Table, Values, write_csv, write_parquet};
-use crate::engine::Engine;
-use crate::scenario::Scenario;
+use crate::sim::Sim;
 use agents::{MarketId, NationId};
+use engine::scenario::Scenario;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -107,7 +107,7 @@ pub fn run_job(base: &Scenario, params: &[Param], job: &Job, threads: usize) -> 
         apply(&mut s, &p.key, v)?;
     }
     let s = Arc::new(s);
-    let mut engine = Engine::embedded_on(s.clone(), threads);
+    let mut engine = Sim::embedded_on(s.clone(), threads);
     let mut start = BTreeMap::new();
     let mut peak: BTreeMap<MarketId, i64> = BTreeMap::new();
     let mut short_ticks: BTreeMap<NationId, u32> = BTreeMap::new();

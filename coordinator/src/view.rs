@@ -1,11 +1,11 @@
 //! A readable view of the world at one tick, with codes and names instead of dense ids: what
 //! `chokepoint state` prints and writes as JSON. Derived from the state, never fed back.
 
-use crate::policy::ActiveRestriction;
-use crate::record::describe_restriction;
-use crate::scenario::Scenario;
-use crate::world::WorldState;
 use agents::{MarketId, NationId};
+use engine::policy::ActiveRestriction;
+use engine::record::describe_restriction;
+use engine::scenario::Scenario;
+use engine::world::WorldState;
 use serde::Serialize;
 
 #[derive(Debug, Serialize)]

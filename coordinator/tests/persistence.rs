@@ -277,13 +277,11 @@ async fn replay_names_the_tick_of_a_tampered_journal_entry() {
         let mut entry = journal[0].clone();
         let JournalInput::Inject(event) = &mut entry.input else { panic!("the journaled input is an inject") };
         event.kind = match &event.kind {
-            coordinator::scenario::EventKind::ExportBan { nation, market, .. } => {
-                coordinator::scenario::EventKind::ExportBan {
-                    nation: *nation,
-                    market: *market,
-                    to: coordinator::scenario::Partners::Only(vec![agents::NationId(1)]),
-                }
-            }
+            engine::scenario::EventKind::ExportBan { nation, market, .. } => engine::scenario::EventKind::ExportBan {
+                nation: *nation,
+                market: *market,
+                to: engine::scenario::Partners::Only(vec![agents::NationId(1)]),
+            },
             other => panic!("unexpected {other:?}"),
         };
         store.put_raw_journal(RunId(1), entry.tick, entry.seq, &serde_json::to_vec(&entry).unwrap()).unwrap();

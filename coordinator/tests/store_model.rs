@@ -3,9 +3,9 @@
 //! the store returns must equal the model.
 
 use agents::Tick;
-use coordinator::scenario;
 use coordinator::store::{JournalEntry, JournalInput, RunId, RunMeta, RunStatus, Store, TickEntry};
-use coordinator::world::WorldState;
+use engine::scenario;
+use engine::world::WorldState;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -163,7 +163,7 @@ proptest! {
 
     #[test]
     fn the_store_behaves_like_a_map_across_restarts(ops in prop::collection::vec(op(), 1..40)) {
-        let s = scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/tiny.toml")).expect("tiny");
+        let s = coordinator::load_scenario(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/tiny.toml")).expect("tiny");
         let base = WorldState::initial(&s);
         let case = CASE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("chokepoint-model-{}-{case}", std::process::id()));

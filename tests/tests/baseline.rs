@@ -4,7 +4,7 @@
 
 use agents::{Quantity, Stage};
 use chokepoint_tests::load;
-use coordinator::Engine;
+use coordinator::Sim;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -35,7 +35,7 @@ fn first_year_mine_output_matches_the_calibration_shares() {
     let mut scenario = load("baseline-2024.toml");
     scenario.ticks = scenario.ticks_per_year;
     let s = Arc::new(scenario);
-    let mut engine = Engine::embedded(s.clone());
+    let mut engine = Sim::embedded(s.clone());
     let mut output: BTreeMap<(String, String), Quantity> = BTreeMap::new();
     let mut rejections = 0;
     while !engine.is_finished() {

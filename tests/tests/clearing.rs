@@ -1,10 +1,10 @@
-//! Property tests of one call auction (`coordinator::market::clear`): order of submission never
+//! Property tests of one call auction (`engine::market::clear`): order of submission never
 //! matters, restricted routes never trade, quotas hold, the free-market price is uniform and lies
 //! between the marginal bid and ask, every trade respects both limits after tariffs, and
 //! quantities are conserved.
 
 use agents::{AgentId, NationId, Price, Quantity};
-use coordinator::market::{BookOrder, Clearing, FreeTrade, Route, Rules, Zone, clear, clear_by_scanning};
+use engine::market::{BookOrder, Clearing, FreeTrade, Route, Rules, Zone, clear, clear_by_scanning};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 

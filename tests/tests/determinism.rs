@@ -80,19 +80,14 @@ fn baseline_twice_gives_the_same_digests() {
 /// gives the same digests on one thread, on three, and spread over four hosts.
 #[test]
 fn digests_do_not_depend_on_decision_threads() {
-    use coordinator::Engine;
+    use coordinator::Sim;
     use std::sync::Arc;
-    let text = coordinator::synth::generate(&coordinator::synth::SynthOptions {
-        nations: 30,
-        agents: 12_000,
-        seed: 5,
-        ticks: 4,
-    })
-    .expect("generate");
-    let scenario = Arc::new(coordinator::scenario::parse(&text, "synth").expect("synthetic worlds are valid"));
+    let text = engine::synth::generate(&engine::synth::SynthOptions { nations: 30, agents: 12_000, seed: 5, ticks: 4 })
+        .expect("generate");
+    let scenario = Arc::new(engine::scenario::parse(&text, "synth").expect("synthetic worlds are valid"));
     let n = scenario.agents.len();
     let run = |threads: usize| {
-        let mut engine = Engine::embedded_on(scenario.clone(), threads);
+        let mut engine = Sim::embedded_on(scenario.clone(), threads);
         let mut out = Vec::new();
         while !engine.is_finished() {
             out.push(engine.step().expect("step").digest);

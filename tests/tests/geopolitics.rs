@@ -8,10 +8,10 @@
 
 use agents::{CommodityId, MarketId, NationId, Quantity};
 use chokepoint_tests::scenario_path;
-use coordinator::record::{FlowKey, TickRecord};
-use coordinator::scenario::{Scenario, ScenarioError, parse};
-use coordinator::world::WorldState;
-use coordinator::{Engine, Placement};
+use coordinator::{Placement, Sim};
+use engine::record::{FlowKey, TickRecord};
+use engine::scenario::{Scenario, ScenarioError, parse};
+use engine::world::WorldState;
 use std::sync::Arc;
 
 fn tiny() -> String {
@@ -45,7 +45,7 @@ fn refuse(edits: &[(&str, &str)], extra: &str) -> ScenarioError {
 fn run(mut s: Scenario, ticks: u32) -> (Vec<TickRecord>, WorldState) {
     s.ticks = ticks;
     let placement = Placement::single(s.agents.len());
-    let mut engine = Engine::local(Arc::new(s), placement);
+    let mut engine = Sim::local(Arc::new(s), placement);
     let mut records = Vec::new();
     while !engine.is_finished() {
         records.push(engine.step().unwrap_or_else(|e| panic!("{e}")));

@@ -5,9 +5,9 @@
 
 use agents::{MarketId, NationId, Stage};
 use chokepoint_tests::load;
-use coordinator::Engine;
-use coordinator::record::TickRecord;
-use coordinator::scenario::Scenario;
+use coordinator::Sim;
+use engine::record::TickRecord;
+use engine::scenario::Scenario;
 use std::sync::Arc;
 
 struct Run {
@@ -28,7 +28,7 @@ fn without_events(file: &str) -> Run {
 
 fn run_scenario(scenario: Scenario) -> Run {
     let file = scenario.name.clone();
-    let mut engine = Engine::embedded(Arc::new(scenario.clone()));
+    let mut engine = Sim::embedded(Arc::new(scenario.clone()));
     let mut records = Vec::new();
     while !engine.is_finished() {
         records.push(engine.step().unwrap_or_else(|e| panic!("{file}: {e}")));

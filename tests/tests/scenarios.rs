@@ -3,7 +3,7 @@
 //! `scenarios/tiny.toml`, so each case differs from a valid file in exactly one place.
 
 use chokepoint_tests::{load, scenario_path};
-use coordinator::scenario::{Scenario, ScenarioError, parse};
+use engine::scenario::{Scenario, ScenarioError, parse};
 
 fn tiny() -> String {
     std::fs::read_to_string(scenario_path("tiny.toml")).expect("tiny.toml exists")
@@ -159,7 +159,7 @@ fn no_input_panics() {
 /// scenario (source aside) and the same run; the file's own events may name generated nations.
 #[test]
 fn a_synthetic_table_loads_the_world_synth_writes() {
-    use coordinator::synth::{SynthOptions, SynthWorld, generate};
+    use engine::synth::{SynthOptions, SynthWorld, generate};
     let options = SynthOptions { nations: 12, agents: 900, seed: 4, ticks: 6 };
     let written = parse(&generate(&options).expect("generate"), "written.toml").expect("valid");
     let header = SynthWorld::new(&options).expect("world").scenario_table();
@@ -167,8 +167,8 @@ fn a_synthetic_table_loads_the_world_synth_writes() {
     let loaded = parse(&short, "short.toml").expect("valid");
     assert_eq!(loaded.agents.len(), 900);
     assert_eq!(
-        coordinator::scenario::Scenario { source: String::new(), ..loaded.clone() },
-        coordinator::scenario::Scenario { source: String::new(), ..written.clone() }
+        engine::scenario::Scenario { source: String::new(), ..loaded.clone() },
+        engine::scenario::Scenario { source: String::new(), ..written.clone() }
     );
     let n = loaded.agents.len();
     assert_eq!(

@@ -10,9 +10,9 @@ pub mod report;
 pub mod web;
 
 use crate::history::{self, HistoryError};
-use crate::record::TickRecord;
-use crate::scenario::Scenario;
 use crate::store::{JournalEntry, RunId, RunMeta, Store};
+use engine::record::TickRecord;
+use engine::scenario::Scenario;
 
 /// Everything a debrief needs about one run: its record, its scenario, every tick's record, and
 /// its journal of external inputs.
@@ -37,9 +37,9 @@ pub fn collect(store: &Store, run: RunId) -> Result<RunData, HistoryError> {
     // A run from the start is rebuilt from its scenario, so the events of tick 0 are logged too;
     // a fork starts from its branch snapshot.
     let mut engine = if first_tick == 0 && meta.parent.is_none() {
-        let mut engine = crate::engine::Engine::embedded(std::sync::Arc::new(history::scenario_of(&meta)?));
+        let mut engine = crate::sim::Sim::embedded(std::sync::Arc::new(history::scenario_of(&meta)?));
         for entry in store.journal(run)? {
-            engine.apply_input(entry.tick, entry.input).map_err(HistoryError::Refused)?;
+            engine.apply_input(entry.tick, entry.input).map_err(|e| HistoryError::Refused(e.to_string()))?;
         }
         engine
     } else {

@@ -188,7 +188,8 @@ pub fn write(data: &RunData, dir: &Path) -> std::io::Result<ReportSummary> {
         let m = MarketId::refined(CommodityId(c as u16));
         let mut flows: BTreeMap<(NationId, NationId), f64> = BTreeMap::new();
         for r in &data.records {
-            for (k, (q, _)) in r.flows.range(crate::record::FlowKey { market: m, from: NationId(0), to: NationId(0) }..)
+            for (k, (q, _)) in
+                r.flows.range(engine::record::FlowKey { market: m, from: NationId(0), to: NationId(0) }..)
             {
                 if k.market != m {
                     break;

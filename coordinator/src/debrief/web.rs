@@ -6,7 +6,6 @@
 
 use crate::history::{self, HistoryError};
 use crate::run::lock;
-use crate::scenario::Scenario;
 use crate::store::{RunId, Store};
 use crate::view::{AgentRow, MarketRow, NationRow, RestrictionRow, WorldView};
 use axum::Json;
@@ -14,6 +13,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use engine::scenario::Scenario;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::sync::{Arc, Mutex};

@@ -17,7 +17,6 @@
 //! 429 for a minute.
 
 use super::{Conditional, Game, MessageRow, NoteRow, Shared, Submission, token_hash};
-use crate::scenario::{EventKind, parse_events};
 use crate::store::JournalInput;
 use agents::nation::cover_tenths_of_days;
 use agents::{MarketId, NationId, Order, Price, Quantity, Side, Stage};
@@ -26,6 +25,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use engine::scenario::{EventKind, parse_events};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -261,7 +261,9 @@ fn public(game: &Game) -> Value {
         .policies
         .active
         .iter()
-        .map(|a| json!({ "name": a.name, "since": a.since.0, "what": crate::record::describe_restriction(s, &a.rule) }))
+        .map(
+            |a| json!({ "name": a.name, "since": a.since.0, "what": engine::record::describe_restriction(s, &a.rule) }),
+        )
         .collect();
     let alliances: Vec<Value> = s
         .alliances
@@ -569,7 +571,7 @@ fn policy_event(
     next: u32,
     index: usize,
     event: Option<&Value>,
-) -> Result<crate::scenario::Event, (String, String)> {
+) -> Result<engine::scenario::Event, (String, String)> {
     const ALLOWED: [&str; 12] = [
         "export_ban",
         "export_quota",
@@ -623,11 +625,11 @@ fn policy_event(
             let own = game.state.policies.active.iter().any(|a| {
                 a.name == *target
                     && matches!(&a.rule,
-                        crate::policy::Restriction::ExportBan { nation, .. }
-                        | crate::policy::Restriction::ExportQuota { nation, .. }
-                        | crate::policy::Restriction::ExportLicensing { nation, .. }
-                        | crate::policy::Restriction::ExportTariff { nation, .. }
-                        | crate::policy::Restriction::ImportTariff { nation, .. } if *nation == n)
+                        engine::policy::Restriction::ExportBan { nation, .. }
+                        | engine::policy::Restriction::ExportQuota { nation, .. }
+                        | engine::policy::Restriction::ExportLicensing { nation, .. }
+                        | engine::policy::Restriction::ExportTariff { nation, .. }
+                        | engine::policy::Restriction::ImportTariff { nation, .. } if *nation == n)
             });
             if !own {
                 return Err(("event.target".into(), format!("{code} has no restriction in force named \"{target}\"")));

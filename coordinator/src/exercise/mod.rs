@@ -17,13 +17,13 @@
 pub mod api;
 pub mod grpc;
 
-use crate::engine::Engine;
-use crate::record::TickRecord;
 use crate::run::{Driver, Hooks, Persist, RunError, RunOptions, lock};
-use crate::scenario::{Event, Scenario};
+use crate::sim::Sim;
 use crate::store::JournalInput;
-use crate::world::WorldState;
 use agents::{MarketId, NationId, Order, Price, Tick};
+use engine::record::TickRecord;
+use engine::scenario::{Event, Scenario};
+use engine::world::WorldState;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -174,7 +174,7 @@ enum Next {
 /// run out), journaling every input. Returns how the run came out.
 pub fn play(
     shared: &Shared,
-    mut engine: Engine,
+    mut engine: Sim,
     options: &RunOptions,
     persist: Option<&Persist>,
 ) -> Result<crate::run::Outcome, RunError> {
@@ -260,7 +260,7 @@ pub fn play(
             }
             if let Err(e) = driver.step(&mut engine, &hooks, persist) {
                 match e {
-                    RunError::Engine(e) => {
+                    RunError::Step(e) => {
                         shared.game().failure = Some(e.to_string());
                         failure = Some(e);
                         break 'outer;
@@ -305,7 +305,7 @@ pub fn play(
 /// Journals and applies what control and players sent since the last look.
 fn take_inbox(
     game: &mut Game,
-    engine: &mut Engine,
+    engine: &mut Sim,
     driver: &mut Driver,
     persist: Option<&Persist>,
 ) -> Result<(), RunError> {
@@ -329,12 +329,7 @@ fn take_inbox(
 
 /// Reveals every sealed submission at once (in nation order) and applies it: policy orders as
 /// events from the next tick, limit orders in the next tick's auctions.
-fn reveal(
-    game: &mut Game,
-    engine: &mut Engine,
-    driver: &mut Driver,
-    persist: Option<&Persist>,
-) -> Result<(), RunError> {
+fn reveal(game: &mut Game, engine: &mut Sim, driver: &mut Driver, persist: Option<&Persist>) -> Result<(), RunError> {
     let tick = engine.state().tick;
     let submissions = std::mem::take(&mut game.submitted);
     settle_proposals(game, engine, driver, persist, &submissions)?;
@@ -346,7 +341,7 @@ fn reveal(
         for mut event in sub.events {
             // Sealed orders take effect after the first tick of the turn they were revealed at.
             event.tick = Tick(tick.0 + 1);
-            if let crate::scenario::EventKind::JoinAlliance { alliance, .. } = &event.kind {
+            if let engine::scenario::EventKind::JoinAlliance { alliance, .. } = &event.kind {
                 // Joining takes the members' consent: it becomes a proposal.
                 let id = game.next_proposal;
                 game.next_proposal += 1;
@@ -396,7 +391,7 @@ fn reveal(
 /// drops those older than two turns.
 fn settle_proposals(
     game: &mut Game,
-    engine: &mut Engine,
+    engine: &mut Sim,
     driver: &mut Driver,
     persist: Option<&Persist>,
     submissions: &BTreeMap<NationId, Submission>,
@@ -423,7 +418,7 @@ fn settle_proposals(
             if game.setup.players.contains(m) {
                 p.accepted_by.iter().any(|a| a == code)
             } else {
-                s.affinity(*m, applicant) >= crate::engine::ADMIT_AFFINITY
+                s.affinity(*m, applicant) >= engine::ADMIT_AFFINITY
             }
         });
         if all {
@@ -453,7 +448,7 @@ fn settle_proposals(
 /// Fires the conditional injects whose price condition holds after the last tick.
 fn fire_conditionals(
     game: &mut Game,
-    engine: &mut Engine,
+    engine: &mut Sim,
     driver: &mut Driver,
     persist: Option<&Persist>,
 ) -> Result<(), RunError> {

@@ -1,20 +1,22 @@
-//! The tick lifecycle. [`Engine::step`] runs one tick: it derives every agent's observation from
-//! the world state, hands them to the hosts and waits for all their actions (the barrier), sorts
-//! the actions by agent, validates them, and applies them in a fixed order — production, the
-//! auctions, deliveries, consumption, stockpile upkeep, then the events due next tick — before it
-//! checks the invariants and computes the state digest.
+//! The tick lifecycle, with no I/O. [`Engine::begin_tick`] derives every agent's observation from
+//! the world state and hands them out; whoever drives the engine has them decided (by hosts in
+//! this process or on other machines) and gives the actions back to [`Engine::finish_tick`],
+//! which sorts nothing (the actions come one per agent, in agent order), validates them, and
+//! applies them in a fixed order — production, the auctions, deliveries, consumption, stockpile
+//! upkeep, then the events due next tick — before it checks the invariants and computes the
+//! state digest (raft-rs's `ready`/`advance` split).
 //!
-//! The engine owns the world state and the scenario; it never reads the clock or draws random
-//! numbers itself, so a tick is a pure function of the state, the scenario and the hosts'
-//! (deterministic) answers.
+//! The engine owns the world state and the scenario. It never reads a clock and never touches a
+//! host, a file or the network; its own random draws (forecast noise, opposition, stockpile
+//! risk, diplomacy) come from the run's named streams keyed by (seed, agent, tick, purpose), so
+//! a tick is a pure function of the state, the scenario, the external inputs and the actions.
 
-use crate::digest::{Digest, digest, digest_with};
+use crate::digest::digest_with;
 use crate::market::{self, BookOrder, Zone};
 use crate::policy::Policies;
 use crate::record::{FlowKey, MarketRecord, Rejection, ShortageRecord, StockpileRecord, TickRecord};
 use crate::scenario::{Event, EventKind, Scenario};
 use crate::world::{Consumption, Shipment, WorldState, domestic_consumption};
-use agent_node::{AgentHost, HostError, LocalHost};
 use agents::observation::{MarketView, StockpileView};
 use agents::{
     AgentActions, AgentId, AgentObservation, AgentSpec, MarketId, Money, ObservationBatch, Order, PublicView, Quantity,
@@ -22,67 +24,76 @@ use agents::{
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
+#[path = "geo.rs"]
 mod geo;
-pub(crate) use geo::ADMIT_AFFINITY;
+pub use geo::ADMIT_AFFINITY;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    #[error(transparent)]
-    Host(#[from] HostError),
     #[error("invariant `{name}` violated at tick {tick}: {detail}")]
     Invariant { name: &'static str, tick: Tick, detail: String },
     #[error("the run is complete ({ticks} ticks)")]
     Finished { ticks: u32 },
+    #[error("finish_tick was called with no tick begun")]
+    NoTickBegun,
+    #[error("tick {tick}: expected one action per agent in agent order ({agents} agents); {detail}")]
+    Actions { tick: Tick, agents: usize, detail: String },
 }
 
-/// How agents are spread over hosts: `host_of[agent]` is an index into the host list.
+/// Why an external input was refused. An expected outcome (a late inject), not a failure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    #[error("an inject must take effect after tick {now} (the earliest is tick {earliest}); tick {at} is too early")]
+    TooEarly { now: Tick, earliest: u32, at: Tick },
+    #[error("orders for tick {at} come too late: the next tick to run is {now}")]
+    OrdersTooLate { at: Tick, now: Tick },
+    #[error("no nation #{nation}")]
+    UnknownNation { nation: u16 },
+}
+
+/// An external input to a run: a scheduled event (a control inject, a player's policy order, a
+/// fork's replacement events) or a played nation's limit orders for its stockpile agency.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Placement {
-    pub host_of: Vec<usize>,
+pub enum Input {
+    Event(Event),
+    Orders { tick: Tick, nation: agents::NationId, orders: Vec<Order> },
 }
 
-impl Placement {
-    /// Every agent on host 0.
-    pub fn single(agents: usize) -> Placement {
-        Placement { host_of: vec![0; agents] }
-    }
-
-    /// Agents dealt round-robin over `hosts` hosts.
-    pub fn round_robin(agents: usize, hosts: usize) -> Placement {
-        Placement { host_of: (0..agents).map(|a| a % hosts.max(1)).collect() }
-    }
-
-    /// Contiguous blocks of agents, one block per host.
-    pub fn blocks(agents: usize, hosts: usize) -> Placement {
-        let hosts = hosts.max(1);
-        let per = agents.div_ceil(hosts).max(1);
-        Placement { host_of: (0..agents).map(|a| (a / per).min(hosts - 1)).collect() }
-    }
-
-    pub fn hosts(&self) -> usize {
-        self.host_of.iter().copied().max().map_or(1, |m| m + 1)
-    }
+/// What the driver gives back for a tick begun with [`Engine::begin_tick`]: one action per
+/// agent, in agent order (an agent whose host failed it does nothing: [`Engine::idle`]), and the
+/// actions refused before they reached the engine (malformed, missing, for the wrong agent),
+/// sorted by agent.
+#[derive(Clone, Debug, Default)]
+pub struct TickActions {
+    pub actions: Vec<AgentActions>,
+    pub rejections: Vec<Rejection>,
 }
 
-/// Wall time spent in each phase of a tick: building and sending observations, waiting for the
-/// hosts' actions, and validating and applying them (digest included). `markets` (the auctions
-/// and their settlement) and `digest` are parts of `apply`, reported for profiling.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct PhaseTimes {
-    pub observe: Duration,
-    pub wait: Duration,
-    pub apply: Duration,
-    pub markets: Duration,
-    pub digest: Duration,
+/// The points of a tick a caller may want to time. The engine calls [`Probe::mark`] as it
+/// reaches each; it never reads a clock itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Validation and production are done; the auctions start.
+    Markets,
+    /// The auctions are settled; deliveries, consumption, upkeep and the slow processes start.
+    AfterMarkets,
+    /// The state is final; its digest starts.
+    Digest,
+}
+
+/// Told where each phase of a tick starts (for metrics; nothing in the tick depends on it).
+pub trait Probe {
+    fn mark(&mut self, phase: Phase);
+}
+
+impl Probe for () {
+    fn mark(&mut self, _: Phase) {}
 }
 
 pub struct Engine {
     scenario: Arc<Scenario>,
     state: WorldState,
-    hosts: Vec<Box<dyn AgentHost>>,
-    placement: Placement,
     /// The scheduled events (the scenario's, plus any injected), sorted by tick, and the index
     /// of the first not yet applied.
     events: Vec<Event>,
@@ -100,6 +111,14 @@ pub struct Engine {
     digest_buffer: Vec<u8>,
     /// Scratch space for settling a market's trades, kept between markets and ticks.
     deltas: Deltas,
+    /// The tick begun and not yet finished: what `begin_tick` computed that `finish_tick` needs.
+    pending: Option<Pending>,
+}
+
+/// A begun tick's consumption (stockpile targets and upkeep use it).
+struct Pending {
+    tick: Tick,
+    consumption: Consumption,
 }
 
 /// One market's settlement, gathered before it is applied: what each agent's cash and holding
@@ -178,42 +197,11 @@ struct Ledger {
 }
 
 impl Engine {
-    /// An engine running every agent in this process, on one local host that decides large
-    /// batches on one thread per core.
-    pub fn embedded(scenario: Arc<Scenario>) -> Engine {
-        let threads = std::thread::available_parallelism().map_or(1, usize::from);
-        Engine::embedded_on(scenario, threads)
-    }
-
-    /// An embedded engine deciding on at most `threads` threads: a sweep running several
-    /// worlds at once gives each a share of the cores. The results are the same on any number.
-    pub fn embedded_on(scenario: Arc<Scenario>, threads: usize) -> Engine {
-        let placement = Placement::single(scenario.agents.len());
-        // The host reads the scenario's own agent table instead of a copy of every spec.
-        let host = Box::new(LocalHost::shared("local-0", scenario.clone()).with_threads(threads)) as Box<dyn AgentHost>;
-        Engine::with_hosts(scenario, vec![host], placement)
-    }
-
-    /// An engine with one local host per placement group: the same run, spread differently.
-    pub fn local(scenario: Arc<Scenario>, placement: Placement) -> Engine {
-        let hosts = (0..placement.hosts())
-            .map(|h| {
-                let specs = scenario
-                    .agents
-                    .iter()
-                    .enumerate()
-                    .filter(|(a, _)| placement.host_of[*a] == h)
-                    .map(|(a, def)| (AgentId(a as u32), def.spec.clone()));
-                Box::new(LocalHost::new(format!("local-{h}"), specs)) as Box<dyn AgentHost>
-            })
-            .collect();
-        Engine::with_hosts(scenario, hosts, placement)
-    }
-
-    pub fn with_hosts(scenario: Arc<Scenario>, hosts: Vec<Box<dyn AgentHost>>, placement: Placement) -> Engine {
+    /// A fresh run of `scenario`: the initial world, with the events due at tick 0 applied
+    /// (and reported with tick 0's record).
+    pub fn new(scenario: Arc<Scenario>) -> Engine {
         let state = WorldState::initial(&scenario);
-        let mut engine = Engine::restore(scenario, state, hosts, placement);
-        // A fresh run applies the events due at tick 0 itself, and reports them with tick 0.
+        let mut engine = Engine::restore(scenario, state);
         engine.next_event = 0;
         let mut log = Vec::new();
         engine.apply_events(Tick(0), &mut log);
@@ -221,14 +209,9 @@ impl Engine {
         engine
     }
 
-    /// An engine that continues from a saved state (a snapshot), on any layout. The events
-    /// due at or before the state's tick are taken as applied already.
-    pub fn restore(
-        scenario: Arc<Scenario>,
-        state: WorldState,
-        hosts: Vec<Box<dyn AgentHost>>,
-        placement: Placement,
-    ) -> Engine {
+    /// An engine that continues from a saved state (a snapshot). The events due at or before
+    /// the state's tick are taken as applied already.
+    pub fn restore(scenario: Arc<Scenario>, state: WorldState) -> Engine {
         let events = scenario.events.clone();
         let next_event = events.partition_point(|e| e.tick <= state.tick);
         let streams = agents::rng::Streams::new(scenario.seed);
@@ -236,8 +219,6 @@ impl Engine {
         Engine {
             scenario,
             state,
-            hosts,
-            placement,
             events,
             next_event,
             initial_events: Vec::new(),
@@ -246,26 +227,15 @@ impl Engine {
             player_orders: BTreeMap::new(),
             digest_buffer: Vec::new(),
             deltas: Deltas::default(),
+            pending: None,
         }
-    }
-
-    /// Like `restore`, on one local host.
-    pub fn restore_embedded(scenario: Arc<Scenario>, state: WorldState) -> Engine {
-        let placement = Placement::single(scenario.agents.len());
-        let hosts = vec![Box::new(LocalHost::shared("local-0", scenario.clone())) as Box<dyn AgentHost>];
-        Engine::restore(scenario, state, hosts, placement)
     }
 
     /// Schedules an external event (a control inject). It must take effect after the current
     /// tick: events due at the next tick to run were applied when the last tick ended.
-    pub fn schedule(&mut self, event: Event) -> Result<(), String> {
+    pub fn schedule(&mut self, event: Event) -> Result<(), InputError> {
         if event.tick <= self.state.tick {
-            return Err(format!(
-                "an inject must take effect after tick {} (the earliest is tick {}); tick {} is too early",
-                self.state.tick,
-                self.state.tick.0 + 1,
-                event.tick
-            ));
+            return Err(InputError::TooEarly { now: self.state.tick, earliest: self.state.tick.0 + 1, at: event.tick });
         }
         let at = self.events.partition_point(|e| e.tick <= event.tick);
         self.events.insert(at, event);
@@ -274,25 +244,22 @@ impl Engine {
 
     /// Gives a nation's stockpile agency extra limit orders at `tick` (a player's orders): they
     /// join the agency's own orders and are validated like them.
-    pub fn add_orders(&mut self, tick: Tick, nation: agents::NationId, orders: Vec<Order>) -> Result<(), String> {
+    pub fn add_orders(&mut self, tick: Tick, nation: agents::NationId, orders: Vec<Order>) -> Result<(), InputError> {
         if tick < self.state.tick {
-            return Err(format!("orders for tick {tick} come too late: the next tick to run is {}", self.state.tick));
+            return Err(InputError::OrdersTooLate { at: tick, now: self.state.tick });
         }
         if nation.index() >= self.scenario.nations.len() {
-            return Err(format!("no nation #{}", nation.0));
+            return Err(InputError::UnknownNation { nation: nation.0 });
         }
         self.player_orders.entry((tick.0, nation.0)).or_default().extend(orders);
         Ok(())
     }
 
-    /// Applies one journaled input: schedules an event, queues orders; messages and notes
-    /// change nothing.
-    pub fn apply_input(&mut self, tick: u32, input: crate::store::JournalInput) -> Result<(), String> {
-        use crate::store::JournalInput;
+    /// Applies one external input: schedules an event or queues a nation's orders.
+    pub fn apply(&mut self, input: Input) -> Result<(), InputError> {
         match input {
-            JournalInput::Inject(event) => self.schedule(event),
-            JournalInput::Orders { nation, orders } => self.add_orders(Tick(tick), nation, orders),
-            JournalInput::Message { .. } | JournalInput::Note { .. } => Ok(()),
+            Input::Event(event) => self.schedule(event),
+            Input::Orders { tick, nation, orders } => self.add_orders(tick, nation, orders),
         }
     }
 
@@ -308,23 +275,49 @@ impl Engine {
         self.state.tick.0 >= self.scenario.ticks
     }
 
-    /// Runs one tick and reports what happened in it.
-    pub fn step(&mut self) -> Result<TickRecord, EngineError> {
-        self.step_timed().map(|(record, _)| record)
-    }
-
-    /// Runs one tick and also reports how long its phases took (wall time, for metrics only:
-    /// nothing in the tick depends on it).
-    pub fn step_timed(&mut self) -> Result<(TickRecord, PhaseTimes), EngineError> {
+    /// Starts the next tick: makes the nations' forecasts and returns every agent's observation,
+    /// in agent order, with the public view they share. Calling it again before
+    /// [`Engine::finish_tick`] returns the same observations.
+    pub fn begin_tick(&mut self) -> Result<ObservationBatch, EngineError> {
         if self.is_finished() {
             return Err(EngineError::Finished { ticks: self.scenario.ticks });
         }
-        let mut times = PhaseTimes::default();
         let tick = self.state.tick;
         let consumption = domestic_consumption(&self.scenario, &self.state, tick);
         self.make_forecasts(tick, &consumption);
-        let (mut actions, mut edge_rejections) = self.exchange(tick, &consumption, &mut times)?;
-        let started = Instant::now();
+        let public = Arc::new(self.public_view(tick));
+        let incoming = self.incoming();
+        let agents =
+            (0..self.state.agents.len()).map(|a| self.observe(AgentId(a as u32), &consumption, &incoming)).collect();
+        self.pending = Some(Pending { tick, consumption });
+        Ok(ObservationBatch { tick, seed: self.scenario.seed, public, agents })
+    }
+
+    /// What an agent does when no action came for it: nothing, keeping its memory.
+    pub fn idle(&self, agent: AgentId) -> AgentActions {
+        AgentActions { agent, memory: self.state.agents[agent.index()].memory.clone(), ..AgentActions::default() }
+    }
+
+    /// Finishes the tick begun with [`Engine::begin_tick`] with its actions, and reports what
+    /// happened in it.
+    pub fn finish_tick(&mut self, actions: TickActions) -> Result<TickRecord, EngineError> {
+        self.finish_tick_probed(actions, &mut ())
+    }
+
+    /// [`Engine::finish_tick`], telling `probe` where each phase starts.
+    pub fn finish_tick_probed(
+        &mut self,
+        actions: TickActions,
+        probe: &mut dyn Probe,
+    ) -> Result<TickRecord, EngineError> {
+        let Some(Pending { tick, consumption }) = self.pending.take() else {
+            return Err(EngineError::NoTickBegun);
+        };
+        let TickActions { mut actions, rejections: mut edge_rejections } = actions;
+        if let Some(detail) = misordered(&actions, self.state.agents.len()) {
+            self.pending = Some(Pending { tick, consumption });
+            return Err(EngineError::Actions { tick, agents: self.state.agents.len(), detail });
+        }
         while let Some((&(t, n), _)) = self.player_orders.first_key_value() {
             if t > tick.0 {
                 break;
@@ -358,9 +351,9 @@ impl Engine {
         }
         self.produce(&plan.actions, &mut ledger, &mut record);
         self.state.exports.begin(tick);
-        let auctions_started = Instant::now();
+        probe.mark(Phase::Markets);
         let released = self.auctions(tick, &mut plan.actions, &mut record, &mut ledger);
-        times.markets = auctions_started.elapsed();
+        probe.mark(Phase::AfterMarkets);
         self.deliver(tick);
         self.recycle(tick, &mut record, &mut ledger);
         self.consume(&plan.actions, &mut record, &mut ledger);
@@ -381,75 +374,9 @@ impl Engine {
             .map(|a| (a.name.clone(), crate::record::describe_restriction(&self.scenario, &a.rule)))
             .collect();
         self.state.tick = next;
-        let digest_started = Instant::now();
+        probe.mark(Phase::Digest);
         record.digest = digest_with(&self.state, &mut self.digest_buffer);
-        times.digest = digest_started.elapsed();
-        times.apply = started.elapsed();
-        Ok((record, times))
-    }
-
-    /// Sends observations to every host, then collects every host's actions (the barrier), and
-    /// returns one action per agent in agent order. An agent whose action is missing or was
-    /// refused at the edge does nothing this tick (its memory is kept), and the reason is
-    /// recorded; an action for an agent the host does not run is refused the same way.
-    fn exchange(
-        &mut self,
-        tick: Tick,
-        consumption: &Consumption,
-        times: &mut PhaseTimes,
-    ) -> Result<(Vec<AgentActions>, Vec<Rejection>), EngineError> {
-        let started = Instant::now();
-        let public = Arc::new(self.public_view(tick));
-        let incoming = self.incoming();
-        let mut per_host: Vec<Vec<AgentObservation>> = (0..self.hosts.len())
-            .map(|h| Vec::with_capacity(self.placement.host_of.iter().filter(|&&x| x == h).count()))
-            .collect();
-        for a in 0..self.state.agents.len() {
-            let obs = self.observe(AgentId(a as u32), consumption, &incoming);
-            per_host[self.placement.host_of[a]].push(obs);
-        }
-        for (host, agents) in self.hosts.iter_mut().zip(per_host) {
-            host.submit(ObservationBatch { tick, seed: self.scenario.seed, public: public.clone(), agents })?;
-        }
-        times.observe = started.elapsed();
-        let started = Instant::now();
-        let mut slots: Vec<Option<AgentActions>> = vec![None; self.state.agents.len()];
-        let mut rejections = Vec::new();
-        for (h, host) in self.hosts.iter_mut().enumerate() {
-            let batch = host.collect()?;
-            for (agent, reason) in batch.rejected {
-                rejections.push(Rejection { tick, agent, reason: format!("from {}: {reason}", host.name()) });
-            }
-            for a in batch.actions {
-                let i = a.agent.index();
-                if self.placement.host_of.get(i) != Some(&h) || slots[i].is_some() {
-                    let reason =
-                        format!("{} sent an action for {}, which it does not run (or twice)", host.name(), a.agent);
-                    rejections.push(Rejection { tick, agent: a.agent, reason });
-                    continue;
-                }
-                slots[i] = Some(a);
-            }
-        }
-        times.wait = started.elapsed();
-        let actions = slots
-            .into_iter()
-            .enumerate()
-            .map(|(i, slot)| {
-                slot.unwrap_or_else(|| {
-                    let agent = AgentId(i as u32);
-                    let host = self.placement.host_of[i];
-                    rejections.push(Rejection {
-                        tick,
-                        agent,
-                        reason: format!("no valid action from {}", self.hosts[host].name()),
-                    });
-                    AgentActions { agent, memory: self.state.agents[i].memory.clone(), ..AgentActions::default() }
-                })
-            })
-            .collect();
-        rejections.sort_by_key(|r| r.agent);
-        Ok((actions, rejections))
+        Ok(record)
     }
 
     fn public_view(&self, tick: Tick) -> PublicView {
@@ -1089,11 +1016,15 @@ impl Engine {
         }
         Ok(())
     }
+}
 
-    /// The digest of the current state.
-    pub fn digest(&self) -> Digest {
-        digest(&self.state)
+/// Why `actions` is not one action per agent in agent order, if it is not.
+fn misordered(actions: &[AgentActions], agents: usize) -> Option<String> {
+    if actions.len() != agents {
+        return Some(format!("got {} actions", actions.len()));
     }
+    let i = actions.iter().enumerate().position(|(i, a)| a.agent.index() != i)?;
+    Some(format!("action #{i} is for {}", actions[i].agent))
 }
 
 /// No single order may exceed this (a trillion kilograms): anything larger is a bug or an attack.

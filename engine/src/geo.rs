@@ -36,7 +36,7 @@ const RISK_LOSS_BP: [i64; 2] = [500, 2_000];
 /// Security spending of this much a year halves the risk (and twice as much thirds it).
 const SECURITY_HALVES: Money = Money(10_000_000 * 100);
 /// Members admit a nation whose affinity with each of them is at least this (0 to 1,000).
-pub(crate) const ADMIT_AFFINITY: i64 = 700;
+pub const ADMIT_AFFINITY: i64 = 700;
 /// Research funding of this much a year doubles the speed of substitution.
 const RD_DOUBLES: Money = Money(50_000_000 * 100);
 

@@ -10,7 +10,6 @@ use crate::locate::{FieldPath, line_col, span_of};
 use agents::{AgentId, AgentSpec, CommodityId, MarketId, Money, NationId, Price, Quantity, Sector, Stage, Tick};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::Path;
 
 // ---------------------------------------------------------------------------------------------
 // The file format.
@@ -449,7 +448,7 @@ pub struct Scenario {
 }
 
 /// A scenario is its agents' spec table: an embedded host shares it instead of copying it.
-impl agent_node::SpecTable for Scenario {
+impl agents::SpecTable for Scenario {
     fn spec(&self, agent: AgentId) -> Option<&AgentSpec> {
         self.agents.get(agent.index()).map(|def| &def.spec)
     }
@@ -795,19 +794,6 @@ pub struct ScenarioError {
     /// The field's path in the file, e.g. `miners[3].nation` (or `(file)` for a syntax error).
     pub field: String,
     pub message: String,
-}
-
-/// Reads and validates a scenario file.
-pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-    let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
-        file: file.clone(),
-        line: 0,
-        column: 0,
-        field: "(file)".into(),
-        message: format!("cannot read the scenario: {e}"),
-    })?;
-    parse(&text, &file)
 }
 
 /// Validates scenario text; `file` names it in errors.
