@@ -176,7 +176,7 @@ impl CsvOutputs {
         }
         writeln!(digests, "{t},{}", r.digest)?;
         for (at, e) in &r.events {
-            writeln!(events, "{},{}", at.0, field(e))?;
+            writeln!(events, "{},{}", at.0, field(&e.describe(s)))?;
         }
         for (n, kg) in &r.emissions {
             writeln!(emissions, "{t},{},{kg}", s.nation_code(*n))?;
@@ -267,7 +267,7 @@ impl Summary {
             *self.spent_on_reserves.entry(p.nation).or_default() += p.holding_cost;
         }
         self.rejections += r.rejections.len();
-        self.events.extend(r.events.iter().map(|(at, e)| (at.0, e.clone())));
+        self.events.extend(r.events.iter().map(|(at, e)| (at.0, e.describe(scenario))));
         for (site, added, _) in &r.investments {
             let spec = &scenario.agents[site.index()].spec;
             let market = match spec {

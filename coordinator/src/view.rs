@@ -209,7 +209,7 @@ impl WorldView {
             disruptions: state
                 .disruptions
                 .iter()
-                .map(|d| (d.name.clone(), s.lanes[d.lane as usize].code.clone(), d.extra_ticks))
+                .map(|d| (d.name.clone(), s.lane(d.lane).code.clone(), d.extra_ticks))
                 .collect(),
             recycling: state
                 .recycling

@@ -276,12 +276,15 @@ async fn replay_names_the_tick_of_a_tampered_journal_entry() {
         assert_eq!(journal[0].source, "control");
         let mut entry = journal[0].clone();
         let JournalInput::Inject(event) = &mut entry.input else { panic!("the journaled input is an inject") };
+        use engine::scenario::{EventKind, Partners, Restriction};
         event.kind = match &event.kind {
-            engine::scenario::EventKind::ExportBan { nation, market, .. } => engine::scenario::EventKind::ExportBan {
-                nation: *nation,
-                market: *market,
-                to: engine::scenario::Partners::Only(vec![agents::NationId(1)]),
-            },
+            EventKind::Restrict(Restriction::ExportBan { nation, market, .. }) => {
+                EventKind::Restrict(Restriction::ExportBan {
+                    nation: *nation,
+                    market: *market,
+                    to: Partners::Only(vec![agents::NationId(1)]),
+                })
+            }
             other => panic!("unexpected {other:?}"),
         };
         store.put_raw_journal(RunId(1), entry.tick, entry.seq, &serde_json::to_vec(&entry).unwrap()).unwrap();

@@ -13,13 +13,18 @@
 
 pub mod digest;
 pub mod engine;
+pub mod ids;
 pub mod locate;
 pub mod market;
+pub mod mechanics;
 pub mod policy;
 pub mod record;
 pub mod scenario;
 pub mod synth;
+pub mod tick;
 pub mod world;
 
-pub use engine::{ADMIT_AFFINITY, Engine, EngineError, Input, InputError, Phase, Probe, TickActions};
+pub use engine::{Engine, EngineError, Input, InputError, Phase, Probe, TickActions};
+pub use mechanics::ADMIT_AFFINITY;
 pub use scenario::{Scenario, ScenarioError};
+pub use tick::validate::MAX_ORDER_KG;

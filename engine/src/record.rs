@@ -1,10 +1,13 @@
 //! What one tick did, for outputs and summaries: prices, flows between nations, shortages,
-//! stockpiles, rejected actions and the events applied. Records are derived from the tick, never
-//! fed back into it, so writing or skipping them cannot change a run.
+//! stockpiles, rejected actions and what happened ([`Occurrence`]). Records are derived from the
+//! tick, never fed back into it, so writing or skipping them cannot change a run. They hold
+//! values, not words: `describe` turns an occurrence or a restriction into the text the outputs
+//! show, at the edge.
 
 use crate::digest::Digest;
-use crate::policy::Restriction;
-use crate::scenario::{Partners, Scenario};
+use crate::ids::{AllianceId, LaneId};
+use crate::policy::{Partners, Restriction, Rule};
+use crate::scenario::{Scenario, SubsidyKind};
 use agents::{AgentId, CommodityId, MarketId, Money, NationId, Price, Quantity, Sector, Tick};
 use std::collections::BTreeMap;
 
@@ -24,11 +27,13 @@ pub struct TickRecord {
     pub treasuries: Vec<(NationId, Money)>,
     pub tariffs: Money,
     pub rejections: Vec<Rejection>,
-    /// The restrictions in force after this tick: (name, description).
-    pub restrictions: Vec<(String, String)>,
-    /// The events applied during this tick, each with the tick it takes effect at (events due at
-    /// tick t+1 are applied at the end of tick t; those due at 0 before the first tick).
-    pub events: Vec<(Tick, String)>,
+    /// The restrictions in force after this tick, by the name of the event that imposed them.
+    pub restrictions: Vec<(String, Rule)>,
+    /// What happened beyond the auctions, each with its tick: events applied (with the tick
+    /// they take effect at: events due at tick t+1 are applied at the end of tick t, those due
+    /// at 0 before the first tick), joint purchases, shared reserves, losses, opposition,
+    /// diplomacy.
+    pub events: Vec<(Tick, Occurrence)>,
     /// CO2 emitted by mines and refineries, by host nation (kilograms).
     pub emissions: BTreeMap<NationId, i64>,
     /// Freight paid on shipping lanes.
@@ -93,20 +98,20 @@ fn partners(s: &Scenario, p: &Partners) -> String {
     }
 }
 
-/// A one-line description of a restriction, for logs and outputs.
-pub fn describe_restriction(s: &Scenario, r: &Restriction) -> String {
+/// A one-line description of a restriction in force, for logs and outputs.
+pub fn describe_restriction(s: &Scenario, r: &Rule) -> String {
     let m = |market: &MarketId| format!("{} {}", s.commodity_code(market.commodity), market.stage.as_str());
     match r {
         Restriction::ExportBan { nation, market, to } => {
             format!("{} bans exports of {} to {}", s.nation_code(*nation), m(market), partners(s, to))
         }
-        Restriction::ExportQuota { nation, market, to, per_tick } => {
+        Restriction::ExportQuota { nation, market, to, size } => {
             format!(
                 "{} caps exports of {} to {} at {} per tick",
                 s.nation_code(*nation),
                 m(market),
                 partners(s, to),
-                per_tick
+                size
             )
         }
         Restriction::ExportLicensing { nation, market, to, delay_ticks } => {
@@ -136,6 +141,169 @@ pub fn describe_restriction(s: &Scenario, r: &Restriction) -> String {
                 bp / 100,
                 bp % 100
             )
+        }
+    }
+}
+
+/// Something that happened in a tick beyond the auctions, as a value: the report, the console
+/// and the CSV writer turn it into words ([`Occurrence::describe`]); tests assert on it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Occurrence {
+    /// A scheduled event (from the scenario, a control inject or a player's order) took effect.
+    Event { name: String, effect: Effect },
+    /// An alliance's jointly bought goods shared out: `member` took `quantity` for `cost`.
+    JointPurchase { alliance: AllianceId, member: NationId, commodity: CommodityId, quantity: Quantity, cost: Money },
+    /// Reserve sharing: `giver` sold `quantity` of its reserve to `taker` at `price`.
+    ReserveShared {
+        alliance: AllianceId,
+        giver: NationId,
+        taker: NationId,
+        commodity: CommodityId,
+        quantity: Quantity,
+        price: Price,
+    },
+    /// Theft or an accident at a nation's stockpile.
+    StockpileLoss { nation: NationId, commodity: CommodityId, lost: Quantity },
+    /// Local opposition delayed a site's new capacity until `due`.
+    PermitsDelayed { site: AgentId, due: Tick },
+    /// Local opposition blockaded a site until `until`.
+    Blockade { site: AgentId, until: Tick },
+    /// A nation joined or left an alliance of its own accord (the engine's diplomacy).
+    Diplomacy { nation: NationId, alliance: AllianceId, joined: bool },
+}
+
+/// What a scheduled event did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// `lift` ended the restriction, outage or disruption named `target` (or found none).
+    Lifted {
+        target: String,
+        found: bool,
+    },
+    Restricted(Rule),
+    StockpileTarget {
+        nation: NationId,
+        commodity: CommodityId,
+        days: u32,
+    },
+    StockpileRelease {
+        nation: NationId,
+        commodity: CommodityId,
+        quantity: Quantity,
+    },
+    /// Demand changed by `bp` basis points for `manufacturers` manufacturers' use of it.
+    DemandShock {
+        commodity: CommodityId,
+        nation: Option<NationId>,
+        bp: i32,
+        manufacturers: u32,
+    },
+    SiteShut {
+        site: AgentId,
+    },
+    LaneDisrupted {
+        lane: LaneId,
+        extra_ticks: u32,
+    },
+    Joined {
+        nation: NationId,
+        alliance: AllianceId,
+    },
+    Left {
+        nation: NationId,
+        alliance: AllianceId,
+    },
+    Subsidy {
+        nation: NationId,
+        kind: SubsidyKind,
+        bp: u32,
+    },
+    RdFunding {
+        nation: NationId,
+        commodity: CommodityId,
+        per_year: Money,
+    },
+}
+
+impl Occurrence {
+    /// The occurrence in words, as the outputs show it.
+    pub fn describe(&self, s: &Scenario) -> String {
+        match self {
+            Occurrence::Event { name, effect } => format!("{name}: {}", effect.describe(s)),
+            Occurrence::JointPurchase { alliance, member, commodity, quantity, cost } => format!(
+                "{}: {} took {quantity} of {} bought jointly, for {cost}",
+                s.alliance(*alliance).code,
+                s.nation_code(*member),
+                s.commodity_code(*commodity)
+            ),
+            Occurrence::ReserveShared { alliance, giver, taker, commodity, quantity, price } => format!(
+                "{}: {} shared {quantity} of {} reserves with {} at {price}",
+                s.alliance(*alliance).code,
+                s.nation_code(*giver),
+                s.commodity_code(*commodity),
+                s.nation_code(*taker)
+            ),
+            Occurrence::StockpileLoss { nation, commodity, lost } => format!(
+                "theft or accident at {}'s {} stockpile: {lost} lost",
+                s.nation_code(*nation),
+                s.commodity_code(*commodity)
+            ),
+            Occurrence::PermitsDelayed { site, due } => format!(
+                "opposition at {}: permits delayed, new capacity now due at tick {due}",
+                s.agents[site.index()].name
+            ),
+            Occurrence::Blockade { site, until } => {
+                format!("opposition at {}: site blockaded until tick {until}", s.agents[site.index()].name)
+            }
+            Occurrence::Diplomacy { nation, alliance, joined } => format!(
+                "{} {} {}",
+                s.nation_code(*nation),
+                if *joined { "joined" } else { "left" },
+                s.alliance(*alliance).code
+            ),
+        }
+    }
+}
+
+impl Effect {
+    pub fn describe(&self, s: &Scenario) -> String {
+        match self {
+            Effect::Lifted { target, found: true } => format!("lifted {target}"),
+            Effect::Lifted { target, found: false } => format!("nothing to lift for {target}"),
+            Effect::Restricted(rule) => describe_restriction(s, rule),
+            Effect::StockpileTarget { nation, commodity, days } => format!(
+                "{} stockpile target for {} set to {days} days",
+                s.nation_code(*nation),
+                s.commodity_code(*commodity)
+            ),
+            Effect::StockpileRelease { nation, commodity, quantity } => {
+                format!("{} ordered release of {quantity} of {}", s.nation_code(*nation), s.commodity_code(*commodity))
+            }
+            Effect::DemandShock { commodity, nation, bp, manufacturers } => format!(
+                "demand for {} {}{}% in {} ({manufacturers} manufacturers)",
+                s.commodity_code(*commodity),
+                if *bp >= 0 { "+" } else { "" },
+                f64::from(*bp) / 100.0,
+                nation.map_or("every nation".to_string(), |n| s.nation_code(n).to_string())
+            ),
+            Effect::SiteShut { site } => format!("{} shut", s.agents[site.index()].name),
+            Effect::LaneDisrupted { lane, extra_ticks } => {
+                format!("lane {} disrupted: +{extra_ticks} ticks in transit", s.lane(*lane).code)
+            }
+            Effect::Joined { nation, alliance } => {
+                format!("{} joined {}", s.nation_code(*nation), s.alliance(*alliance).code)
+            }
+            Effect::Left { nation, alliance } => {
+                format!("{} left {}", s.nation_code(*nation), s.alliance(*alliance).code)
+            }
+            Effect::Subsidy { nation, kind, bp } => {
+                format!("{} {} subsidy set to {}%", s.nation_code(*nation), kind.as_str(), f64::from(*bp) / 100.0)
+            }
+            Effect::RdFunding { nation, commodity, per_year } => format!(
+                "{} funds {per_year} a year of research on {}",
+                s.nation_code(*nation),
+                s.commodity_code(*commodity)
+            ),
         }
     }
 }

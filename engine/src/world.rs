@@ -63,7 +63,7 @@ pub struct Outage {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Disruption {
     pub name: String,
-    pub lane: u16,
+    pub lane: crate::ids::LaneId,
     pub extra_ticks: u32,
 }
 

@@ -142,10 +142,11 @@ pub fn tables(data: &RunData) -> Vec<Table> {
             consumed.push(used);
             short.push(w - used);
         }
-        for (at, desc) in &r.events {
+        for (at, occurrence) in &r.events {
+            let desc = occurrence.describe(s);
             et.push(i64::from(at.0));
             text(&mut ename, desc.split(':').next().unwrap_or(""));
-            text(&mut edesc, desc);
+            text(&mut edesc, &desc);
         }
     }
     let (mut ot, mut os, mut oseq, mut okind, mut odesc) = (vec![], vec![], vec![], vec![], vec![]);

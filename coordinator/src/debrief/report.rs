@@ -8,6 +8,7 @@ use super::RunData;
 use super::chart::{LineChart, Marker, Matrix, Series, Timeline, escape};
 use agents::nation::cover_tenths_of_days;
 use agents::{CommodityId, MarketId, NationId, Stage};
+use engine::record::describe_restriction;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -30,7 +31,10 @@ fn markers(data: &RunData) -> Vec<Marker> {
         .records
         .iter()
         .flat_map(|r| r.events.iter())
-        .map(|(at, text)| Marker { x: f64::from(at.0), label: text.split(':').next().unwrap_or(text).to_string() })
+        .map(|(at, occurrence)| {
+            let text = occurrence.describe(&data.scenario);
+            Marker { x: f64::from(at.0), label: text.split(':').next().unwrap_or(&text).to_string() }
+        })
         .collect();
     for j in &data.journal {
         out.push(Marker { x: f64::from(j.tick), label: format!("{} (by {})", j.input.describe(), j.source) });
@@ -220,8 +224,10 @@ pub fn write(data: &RunData, dir: &Path) -> std::io::Result<ReportSummary> {
     let mut spans: BTreeMap<String, (u32, u32, String)> = BTreeMap::new();
     let end = data.records.last().map_or(0, |r| r.tick.0 + 1);
     for r in &data.records {
-        for (name, desc) in &r.restrictions {
-            let e = spans.entry(name.clone()).or_insert((r.tick.0 + 1, r.tick.0 + 1, desc.clone()));
+        for (name, rule) in &r.restrictions {
+            let e = spans
+                .entry(name.clone())
+                .or_insert_with(|| (r.tick.0 + 1, r.tick.0 + 1, describe_restriction(&data.scenario, rule)));
             e.1 = r.tick.0 + 1;
         }
     }
@@ -316,8 +322,9 @@ th:first-child, td:first-child {{ text-align: left; }} .note {{ color: #555; }}
     );
     html.push_str("<p class=\"note\">Alliances are not modelled in this version, so there is no alliance timeline.</p>\n<table><tr><th>effective tick</th><th>what happened</th></tr>\n");
     for r in &data.records {
-        for (at, text) in &r.events {
-            let _ = writeln!(html, "<tr><td>{}</td><td>{}</td></tr>", at.0, escape(text));
+        for (at, occurrence) in &r.events {
+            let text = occurrence.describe(&data.scenario);
+            let _ = writeln!(html, "<tr><td>{}</td><td>{}</td></tr>", at.0, escape(&text));
         }
     }
     for j in &data.journal {
@@ -403,7 +410,11 @@ fn highlights(data: &RunData, wanted_total: &BTreeMap<(NationId, CommodityId), (
     out.push(draw.map(|d| d.1).unwrap_or_else(|| "No strategic stockpile was drawn down.".into()));
     // First restriction.
     match data.records.iter().find(|r| !r.restrictions.is_empty()) {
-        Some(r) => out.push(format!("First restriction: from tick {}, {}.", r.tick.0 + 1, r.restrictions[0].1)),
+        Some(r) => out.push(format!(
+            "First restriction: from tick {}, {}.",
+            r.tick.0 + 1,
+            describe_restriction(&data.scenario, &r.restrictions[0].1)
+        )),
         None => out.push("No export restriction or tariff was in force.".into()),
     }
     out

@@ -635,7 +635,7 @@ fn policy_event(
                 return Err(("event.target".into(), format!("{code} has no restriction in force named \"{target}\"")));
             }
         }
-        EventKind::JoinAlliance { alliance, .. } if !game.scenario.alliances[*alliance as usize].open => {
+        EventKind::JoinAlliance { alliance, .. } if !game.scenario.alliance(*alliance).open => {
             return Err(("event.alliance".into(), "that alliance does not take new members".into()));
         }
         _ => {}
@@ -726,8 +726,11 @@ async fn control_view(State(api): State<Arc<Api>>, ConnectInfo(peer): Peer, head
             json!({ "nation": s.nation_code(n), "played": game.setup.players.contains(&n), "books": books(&game, n) })
         })
         .collect();
-    let events: Vec<Value> =
-        game.records.iter().flat_map(|r| r.events.iter().map(|(t, e)| json!({ "tick": t.0, "event": e }))).collect();
+    let events: Vec<Value> = game
+        .records
+        .iter()
+        .flat_map(|r| r.events.iter().map(|(t, e)| json!({ "tick": t.0, "event": e.describe(s) })))
+        .collect();
     Json(json!({
         "status": status(&game),
         "public": public(&game),

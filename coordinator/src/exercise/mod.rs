@@ -345,7 +345,7 @@ fn reveal(game: &mut Game, engine: &mut Sim, driver: &mut Driver, persist: Optio
                 // Joining takes the members' consent: it becomes a proposal.
                 let id = game.next_proposal;
                 game.next_proposal += 1;
-                let alliance = game.scenario.alliances[*alliance as usize].code.clone();
+                let alliance = game.scenario.alliance(*alliance).code.clone();
                 game.notes.push(NoteRow {
                     tick: tick.0,
                     text: format!("proposal #{id}: {code} asks to join {alliance}"),

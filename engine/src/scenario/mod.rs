@@ -1,0 +1,430 @@
+//! Scenario files: the TOML format (`raw`, which mirrors the file field by field) and its
+//! translation (`validate` and its parts) into the [`Scenario`] defined here, whose quantities
+//! and prices are integers.
+//!
+//! Every mistake is reported as a [`ScenarioError`] naming the file, the line and the field.
+//! Nothing here panics on any input, reads a file or prints; the rest of the engine only ever
+//! sees a `Scenario` that passed validation. Human-friendly units in the file (tonnes per year,
+//! US dollars per kilogram, percentages) are converted once, in `validate`, with the rounding
+//! named.
+
+mod events;
+mod links;
+mod raw;
+mod sites;
+mod synthetic;
+mod validate;
+
+use crate::ids::{AllianceId, LaneId, RegionId};
+use crate::locate::line_col;
+pub use crate::policy::{Partners, QuotaSize, Restriction};
+use agents::{AgentId, AgentSpec, CommodityId, MarketId, Money, NationId, Price, Quantity, Sector, Stage, Tick};
+use raw::{RawEvents, RawFile};
+use validate::Validator;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    pub seed: u64,
+    pub ticks: u32,
+    pub ticks_per_year: u32,
+    pub tick_days: u32,
+    pub commodities: Vec<Commodity>,
+    pub nations: Vec<Nation>,
+    /// Every agent, indexed by `AgentId`: one agency per nation first, then miners, refiners and
+    /// manufacturers in file order.
+    pub agents: Vec<AgentDef>,
+    /// Scheduled events, sorted by tick (file order within a tick).
+    pub events: Vec<Event>,
+    /// The file's text, kept so a run can record exactly what it ran.
+    pub source: String,
+    /// Region names, sorted; nations refer to them by index. "world" when none is given.
+    pub regions: Vec<String>,
+    /// Companies that own sites, each resolved to the nation that ultimately owns it.
+    pub companies: Vec<Company>,
+    /// Every mine and refinery's site facts, sorted by agent.
+    pub sites: Vec<Site>,
+    pub alliances: Vec<AllianceDef>,
+    pub lanes: Vec<Lane>,
+    pub offtakes: Vec<Offtake>,
+}
+
+/// A scenario is its agents' spec table: an embedded host shares it instead of copying it.
+impl agents::SpecTable for Scenario {
+    fn spec(&self, agent: AgentId) -> Option<&AgentSpec> {
+        self.agents.get(agent.index()).map(|def| &def.spec)
+    }
+    fn len(&self) -> usize {
+        self.agents.len()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Company {
+    pub code: String,
+    pub name: String,
+    /// The nation at the end of the ownership chain.
+    pub nation: NationId,
+}
+
+/// What the engine needs to know about a mine or refinery beyond its agent spec.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Site {
+    pub agent: AgentId,
+    /// The nation that ultimately owns it (through companies); its host is the agent's nation.
+    pub owner: NationId,
+    /// The owner as written in the file (a nation or company id).
+    pub owner_code: String,
+    /// The most capacity investment can give it, per tick.
+    pub potential: Quantity,
+    /// Environmental and social footprint, 0 to 100.
+    pub footprint: u32,
+    pub low_impact: bool,
+    /// Kilograms of CO2 per tonne of output (grams per kilogram).
+    pub emissions_g_per_kg: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AllianceDef {
+    pub code: String,
+    pub name: String,
+    /// Members at tick 0, sorted.
+    pub members: Vec<NationId>,
+    pub exempt_from_restrictions: bool,
+    pub joint_procurement: bool,
+    /// Members short of a commodity may take allies' reserves at this share of the reference.
+    pub reserve_sharing_price_bp: Option<u32>,
+    pub share_intelligence: bool,
+    /// How much the bloc's financing lowers members' investment hurdle (basis points).
+    pub financing_bp: u32,
+    /// Whether other nations may join.
+    pub open: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lane {
+    pub code: String,
+    pub from: RegionId,
+    pub to: RegionId,
+    pub transit_ticks: u32,
+    pub cost_per_kg: Price,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Offtake {
+    pub site: AgentId,
+    pub buyer: AgentId,
+    pub share_bp: u32,
+    /// Price as a share of the world price (basis points).
+    pub price_bp: u32,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Subsidies {
+    /// Share of the investment cost of a domestic mine the state pays (basis points).
+    pub mining_bp: u32,
+    /// The same for refineries.
+    pub processing_bp: u32,
+    /// Points added to the recycling recovery rate (basis points).
+    pub recycling_bp: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum SubsidyKind {
+    Mining,
+    Processing,
+    Recycling,
+}
+
+impl SubsidyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubsidyKind::Mining => "mining",
+            SubsidyKind::Processing => "processing",
+            SubsidyKind::Recycling => "recycling",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Commodity {
+    pub code: String,
+    pub name: String,
+    pub note: String,
+    /// Indexed by stage: ore, refined.
+    pub stages: [StageSpec; 2],
+    pub stockpile_loss_bp_per_year: i64,
+    pub holding_cost_per_kg_year: Money,
+    /// Share of consumption recovered at end of life (basis points), before price and policy.
+    pub recycling_bp: u32,
+    /// Average time from consumption to scrap, in ticks.
+    pub recycling_lag_ticks: u32,
+    pub mine_lead_ticks: u32,
+    pub refinery_lead_ticks: u32,
+    pub ramp_ticks: u32,
+    /// Investment per kilogram a year of new capacity (cents).
+    pub capex_per_kg_year: Money,
+    pub substitution_bp_per_year: u32,
+    pub substitution_floor_bp: u32,
+    /// Substitution starts when the forecast passes this share of the reference (basis points).
+    pub substitution_trigger_bp: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StageSpec {
+    pub reference: Price,
+    pub price_min: Price,
+    pub price_max: Price,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Nation {
+    pub code: String,
+    pub name: String,
+    pub treasury: Money,
+    pub appropriation_per_year: Money,
+    pub stockpiles: Vec<StockpilePolicy>,
+    /// Index into `Scenario::regions`.
+    pub region: RegionId,
+    /// Position on one political axis, -1000 to 1000: nations close together get on.
+    pub alignment_milli: i32,
+    /// How strongly its public opposes mines and refineries (basis points).
+    pub env_sensitivity_bp: u32,
+    pub forecast_horizon_ticks: u32,
+    pub forecast_noise_bp: u32,
+    /// Security spending on its stockpiles, a year.
+    pub security_per_year: Money,
+    pub poor_storage: bool,
+    pub subsidies: Subsidies,
+    /// Research funding toward substitutes, a year, by commodity (sorted).
+    pub rd_per_year: Vec<(CommodityId, Money)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StockpilePolicy {
+    pub commodity: CommodityId,
+    pub target_days: u32,
+    pub initial_days: u32,
+    pub buy_max_price_bp: u32,
+    pub release_price_bp: u32,
+    pub release_on_shortage: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentDef {
+    pub name: String,
+    pub spec: AgentSpec,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Event {
+    pub tick: Tick,
+    /// The name `lift` refers to (defaults to `event-N`, N its position in the file).
+    pub name: String,
+    pub kind: EventKind,
+    pub note: String,
+    /// When a restriction is announced, ahead of `tick` (public from then on).
+    #[serde(default)]
+    pub announced: Option<Tick>,
+    /// Whether the exporter's allies are exempt from this restriction (when their alliance
+    /// exempts members).
+    #[serde(default = "yes")]
+    pub allies_exempt: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum EventKind {
+    StockpileTarget {
+        nation: NationId,
+        commodity: CommodityId,
+        target_days: u32,
+    },
+    StockpileRelease {
+        nation: NationId,
+        commodity: CommodityId,
+        quantity: Quantity,
+    },
+    /// Ends the restriction, outage or disruption started by the named event.
+    Lift {
+        target: String,
+    },
+    /// A one-off change in the level of demand for a commodity (all nations or one, all sectors
+    /// or one), in basis points of the current level: +3000 is 30% more.
+    DemandShock {
+        commodity: CommodityId,
+        nation: Option<NationId>,
+        sector: Option<Sector>,
+        bp: i32,
+    },
+    /// A mine accident or refinery fire: the site produces nothing until lifted.
+    SiteOutage {
+        site: AgentId,
+    },
+    /// A shipping lane takes `extra_ticks` longer until lifted.
+    LaneDisruption {
+        lane: LaneId,
+        extra_ticks: u32,
+    },
+    JoinAlliance {
+        nation: NationId,
+        alliance: AllianceId,
+    },
+    LeaveAlliance {
+        nation: NationId,
+        alliance: AllianceId,
+    },
+    Subsidy {
+        nation: NationId,
+        kind: SubsidyKind,
+        bp: u32,
+    },
+    RdFunding {
+        nation: NationId,
+        commodity: CommodityId,
+        per_year: Money,
+    },
+    /// A trade restriction (an export ban, quota, licensing regime or tariff, or an import
+    /// tariff). Untagged, so it is written as the restriction itself, as before there was one
+    /// restriction type: `{"ExportBan": {...}}`.
+    #[serde(untagged)]
+    Restrict(Restriction<QuotaSize>),
+}
+
+impl Scenario {
+    pub fn nation_code(&self, id: NationId) -> &str {
+        &self.nations[id.index()].code
+    }
+
+    pub fn commodity_code(&self, id: CommodityId) -> &str {
+        &self.commodities[id.index()].code
+    }
+
+    pub fn market_count(&self) -> usize {
+        self.commodities.len() * 2
+    }
+
+    pub fn stage(&self, market: MarketId) -> &StageSpec {
+        &self.commodities[market.commodity.index()].stages[market.index() % 2]
+    }
+
+    pub fn nation_by_code(&self, code: &str) -> Option<NationId> {
+        self.nations.iter().position(|n| n.code == code).map(|i| NationId(i as u16))
+    }
+
+    pub fn commodity_by_code(&self, code: &str) -> Option<CommodityId> {
+        self.commodities.iter().position(|c| c.code == code).map(|i| CommodityId(i as u16))
+    }
+
+    /// How well two nations get on, 0 to 1,000: 1,000 minus half the distance between their
+    /// alignments. Members admit a nation at 700 or more (engine diplomacy and exercises alike).
+    pub fn affinity(&self, a: NationId, b: NationId) -> i64 {
+        let align = |n: NationId| i64::from(self.nations[n.index()].alignment_milli);
+        1_000 - (align(a) - align(b)).abs() / 2
+    }
+
+    /// The site facts of a mine or refinery.
+    pub fn site(&self, agent: AgentId) -> Option<&Site> {
+        self.sites.binary_search_by_key(&agent, |s| s.agent).ok().map(|i| &self.sites[i])
+    }
+
+    pub fn agent_by_name(&self, name: &str) -> Option<AgentId> {
+        self.agents.iter().position(|a| a.name == name).map(|i| AgentId(i as u32))
+    }
+
+    /// The lane between two regions (either direction), if any.
+    pub fn lane_between(&self, a: RegionId, b: RegionId) -> Option<(LaneId, &Lane)> {
+        self.lanes
+            .iter()
+            .enumerate()
+            .find(|(_, l)| (l.from == a && l.to == b) || (l.from == b && l.to == a))
+            .map(|(i, l)| (LaneId(i as u16), l))
+    }
+
+    pub fn alliance(&self, id: AllianceId) -> &AllianceDef {
+        &self.alliances[id.index()]
+    }
+
+    pub fn lane(&self, id: LaneId) -> &Lane {
+        &self.lanes[id.index()]
+    }
+
+    /// The nation whose code is `code`, or an error naming the known codes.
+    pub fn nation_by_code_or_err(&self, code: &str) -> Result<NationId, String> {
+        self.nation_by_code(code).ok_or_else(|| {
+            let known: Vec<&str> = self.nations.iter().map(|n| n.code.as_str()).collect();
+            format!("unknown nation \"{code}\" (nations: {})", known.join(", "))
+        })
+    }
+}
+
+/// A scenario that cannot be run, and exactly where it goes wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}:{column}: {field}: {message}")]
+pub struct ScenarioError {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    /// The field's path in the file, e.g. `miners[3].nation` (or `(file)` for a syntax error).
+    pub field: String,
+    pub message: String,
+}
+
+/// Validates scenario text; `file` names it in errors.
+pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
+    let raw: RawFile = toml::from_str(text).map_err(|e| {
+        let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
+        let field = e.span().map(|s| describe_span(text, s.start)).unwrap_or_else(|| "(file)".into());
+        ScenarioError { file: file.into(), line, column, field, message: e.message().trim().to_string() }
+    })?;
+    let raw = synthetic::expand(raw, text, file)?;
+    let mut v = Validator::new(text, file, Vec::new());
+    let scenario = v.scenario(raw);
+    match v.errors.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(scenario),
+    }
+}
+
+/// Validates a file of `[[events]]` tables (the scenario format's events) against `scenario`:
+/// for a fork's `--events` and for control injects. `lift` may also target the scenario's own
+/// events. Errors name `file` and lines in `text`.
+pub fn parse_events(text: &str, file: &str, scenario: &Scenario) -> Result<Vec<Event>, ScenarioError> {
+    let to_error = |e: toml::de::Error| {
+        let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
+        let field = e.span().map(|s| describe_span(text, s.start)).unwrap_or_else(|| "(file)".into());
+        ScenarioError { file: file.into(), line, column, field, message: e.message().trim().to_string() }
+    };
+    let events: RawEvents = toml::from_str(text).map_err(to_error)?;
+    // The scenario's own text parsed before, so it parses again; its nations and commodities
+    // are what the events may name.
+    let raw: RawFile = toml::from_str(&scenario.source).map_err(|e| ScenarioError {
+        file: file.into(),
+        line: 0,
+        column: 0,
+        field: "(scenario)".into(),
+        message: format!("the run's scenario no longer parses: {}", e.message()),
+    })?;
+    let mut raw = synthetic::expand(raw, &scenario.source, file)?;
+    raw.events = events.events;
+    let mut v = Validator::new(text, file, scenario.events.iter().map(|e| e.name.clone()).collect());
+    let parsed = v.events(&raw, scenario.ticks);
+    match v.errors.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(parsed),
+    }
+}
+
+/// The key written at the start of the line holding `offset`, for errors from the TOML parser.
+fn describe_span(text: &str, offset: usize) -> String {
+    let start = text[..offset.min(text.len())].rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let line = text[start..].lines().next().unwrap_or("");
+    match line.split_once('=') {
+        Some((key, _)) if !key.trim().is_empty() => key.trim().to_string(),
+        _ => line.trim().trim_matches(['[', ']']).to_string(),
+    }
+}
