@@ -12,42 +12,72 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Every action an event may name.
 const ACTIONS: &str = "export_ban, export_quota, export_licensing, export_tariff, import_tariff, stockpile_target, stockpile_release, lift, demand_shock, site_outage, lane_disruption, join_alliance, leave_alliance, subsidy, rd_funding";
 
-/// What events may refer to by name, gathered once.
-struct Names {
-    /// Every event's name in this file.
+/// What events may refer to by name, gathered once: from the file being validated, or from a
+/// validated scenario (for injects, players' orders and a fork's events).
+pub(super) struct Names {
+    nations: Vec<String>,
+    commodities: Vec<String>,
+    lanes: Vec<String>,
+    alliances: Vec<String>,
+    /// Every event's name among those being validated.
     events: BTreeSet<String>,
     /// Mines and refineries by name (the first of a name wins), with their agent ids.
     sites: BTreeMap<String, AgentId>,
 }
 
 impl Names {
-    fn new(raw: &RawFile) -> Names {
-        let events = raw.events.iter().enumerate().map(|(i, e)| event_name(e, i)).collect();
+    pub(super) fn of_file(raw: &RawFile) -> Names {
         let base = raw.nations.len();
-        let mut sites = BTreeMap::new();
         let mines = raw.miners.iter().enumerate().map(|(i, m)| (miner_name(m, i), base + i));
         let refineries =
             raw.refiners.iter().enumerate().map(|(i, r)| (refiner_name(r, i), base + raw.miners.len() + i));
+        let mut sites = BTreeMap::new();
         for (name, agent) in mines.chain(refineries) {
             sites.entry(name).or_insert(AgentId(agent as u32));
         }
-        Names { events, sites }
+        Names {
+            nations: raw.nations.iter().map(|n| n.id.clone()).collect(),
+            commodities: raw.commodities.iter().map(|c| c.id.clone()).collect(),
+            lanes: raw.lanes.iter().map(|l| l.id.clone()).collect(),
+            alliances: raw.alliances.iter().map(|a| a.id.clone()).collect(),
+            events: event_names(&raw.events),
+            sites,
+        }
+    }
+
+    /// The names of a validated scenario, for validating `events` against it.
+    pub(super) fn of_scenario(s: &Scenario, events: &[RawEvent]) -> Names {
+        let mut sites = BTreeMap::new();
+        for site in &s.sites {
+            sites.entry(s.agents[site.agent.index()].name.clone()).or_insert(site.agent);
+        }
+        Names {
+            nations: s.nations.iter().map(|n| n.code.clone()).collect(),
+            commodities: s.commodities.iter().map(|c| c.code.clone()).collect(),
+            lanes: s.lanes.iter().map(|l| l.code.clone()).collect(),
+            alliances: s.alliances.iter().map(|a| a.code.clone()).collect(),
+            events: event_names(events),
+            sites,
+        }
     }
 }
 
+fn event_names(events: &[RawEvent]) -> BTreeSet<String> {
+    events.iter().enumerate().map(|(i, e)| event_name(e, i)).collect()
+}
+
 impl Validator<'_> {
-    pub(super) fn events(&mut self, raw: &RawFile, ticks: u32) -> Vec<Event> {
-        let names = Names::new(raw);
+    pub(super) fn events(&mut self, events: &[RawEvent], names: &Names, ticks: u32) -> Vec<Event> {
         let mut seen = BTreeSet::new();
         let mut out = Vec::new();
-        for (i, e) in raw.events.iter().enumerate() {
+        for (i, e) in events.iter().enumerate() {
             let p = FieldPath::root().key("events").index(i);
             self.event_tick(&p, e.tick, ticks);
             let name = event_name(e, i);
             if !seen.insert(name.clone()) {
                 self.fail(&p.key("name"), format!("two events are named \"{name}\""));
             }
-            if let Some(kind) = self.event_kind(&p, e, raw, &names) {
+            if let Some(kind) = self.event_kind(&p, e, names) {
                 self.event(&p, e, name, kind, ticks, &mut out);
             }
         }
@@ -128,13 +158,13 @@ impl Validator<'_> {
         v.as_ref()
     }
 
-    pub(super) fn partners(&mut self, p: &FieldPath, list: &Option<Vec<String>>, raw: &RawFile) -> Partners {
+    fn partners(&mut self, p: &FieldPath, list: &Option<Vec<String>>, names: &Names) -> Partners {
         match list {
             None => Partners::All,
             Some(codes) if codes.iter().any(|c| c == "all") => Partners::All,
             Some(codes) => {
                 let mut ids: Vec<NationId> =
-                    codes.iter().enumerate().map(|(i, c)| self.nation(&p.index(i), c, &raw.nations)).collect();
+                    codes.iter().enumerate().map(|(i, c)| self.nation_named(&p.index(i), c, &names.nations)).collect();
                 ids.sort();
                 ids.dedup();
                 Partners::Only(ids)
@@ -142,18 +172,18 @@ impl Validator<'_> {
         }
     }
 
-    fn event_kind(&mut self, p: &FieldPath, e: &RawEvent, raw: &RawFile, names: &Names) -> Option<EventKind> {
+    fn event_kind(&mut self, p: &FieldPath, e: &RawEvent, names: &Names) -> Option<EventKind> {
         match e.action.as_str() {
             "lift" => self.lift(p, e, names),
             "site_outage" => self.site_outage(p, e, names),
-            "lane_disruption" => self.lane_disruption(p, e, raw),
-            "join_alliance" | "leave_alliance" => self.alliance_change(p, e, raw),
-            "subsidy" => self.subsidy(p, e, raw),
-            "demand_shock" => self.demand_shock(p, e, raw),
-            "rd_funding" => self.rd_funding(p, e, raw),
-            "stockpile_target" | "stockpile_release" => self.stockpile(p, e, raw),
+            "lane_disruption" => self.lane_disruption(p, e, names),
+            "join_alliance" | "leave_alliance" => self.alliance_change(p, e, names),
+            "subsidy" => self.subsidy(p, e, names),
+            "demand_shock" => self.demand_shock(p, e, names),
+            "rd_funding" => self.rd_funding(p, e, names),
+            "stockpile_target" | "stockpile_release" => self.stockpile(p, e, names),
             "export_ban" | "export_quota" | "export_licensing" | "export_tariff" | "import_tariff" => {
-                self.restriction(p, e, raw).map(EventKind::Restrict)
+                self.restriction(p, e, names).map(EventKind::Restrict)
             }
             other => {
                 self.fail(&p.key("action"), format!("unknown action \"{other}\" (one of: {ACTIONS})"));
@@ -179,10 +209,10 @@ impl Validator<'_> {
         Some(EventKind::SiteOutage { site })
     }
 
-    fn lane_disruption(&mut self, p: &FieldPath, e: &RawEvent, raw: &RawFile) -> Option<EventKind> {
+    fn lane_disruption(&mut self, p: &FieldPath, e: &RawEvent, names: &Names) -> Option<EventKind> {
         let code = self.required(p, "lane", &e.action, &e.lane)?.clone();
         let extra = *self.required(p, "extra_ticks", &e.action, &e.extra_ticks)?;
-        let Some(lane) = raw.lanes.iter().position(|l| l.id == code) else {
+        let Some(lane) = names.lanes.iter().position(|l| *l == code) else {
             self.fail(&p.key("lane"), format!("no lane is named \"{code}\""));
             return None;
         };
@@ -191,21 +221,21 @@ impl Validator<'_> {
     }
 
     /// The event's own nation (`nation`, required).
-    fn acting_nation(&mut self, p: &FieldPath, e: &RawEvent, raw: &RawFile) -> Option<NationId> {
+    fn acting_nation(&mut self, p: &FieldPath, e: &RawEvent, names: &Names) -> Option<NationId> {
         let code = self.required(p, "nation", &e.action, &e.nation)?.clone();
-        Some(self.nation(&p.key("nation"), &code, &raw.nations))
+        Some(self.nation_named(&p.key("nation"), &code, &names.nations))
     }
 
     /// The event's commodity (`commodity`, required).
-    fn event_commodity(&mut self, p: &FieldPath, e: &RawEvent, raw: &RawFile) -> Option<CommodityId> {
+    fn event_commodity(&mut self, p: &FieldPath, e: &RawEvent, names: &Names) -> Option<CommodityId> {
         let code = self.required(p, "commodity", &e.action, &e.commodity)?.clone();
-        Some(self.commodity(&p.key("commodity"), &code, &raw.commodities))
+        Some(self.commodity_named(&p.key("commodity"), &code, &names.commodities))
     }
 
-    fn alliance_change(&mut self, p: &FieldPath, e: &RawEvent, raw: &RawFile) -> Option<EventKind> {
-        let nation = self.acting_nation(p, e, raw)?;
+    fn alliance_change(&mut self, p: &FieldPath, e: &RawEvent, names: &Names) -> Option<EventKind> {
+        let nation = self.acting_nation(p, e, names)?;
         let code = self.required(p, "alliance", &e.action, &e.alliance)?.clone();
-        let Some(alliance) = raw.alliances.iter().position(|a| a.id == code) else {
+        let Some(alliance) = names.alliances.iter().position(|a| *a == code) else {
             self.fail(&p.key("alliance"), format!("no alliance is named \"{code}\""));
             return None;
         };
@@ -217,8 +247,8 @@ impl Validator<'_> {
         })
     }
 
-    fn subsidy(&mut self, p: &FieldPath, e: &RawEvent, raw: &RawFile) -> Option<EventKind> {
-        let nation = self.acting_nation(p, e, raw)?;
+    fn subsidy(&mut self, p: &FieldPath, e: &RawEvent, names: &Names) -> Option<EventKind> {
+        let nation = self.acting_nation(p, e, names)?;
         let kind = match self.required(p, "kind", &e.action, &e.kind)?.as_str() {
             "mining" => SubsidyKind::Mining,
             "processing" => SubsidyKind::Processing,
@@ -232,9 +262,9 @@ impl Validator<'_> {
         Some(EventKind::Subsidy { nation, kind, bp: self.pct_bp(&p.key("pct"), pct, 100.0) })
     }
 
-    fn demand_shock(&mut self, p: &FieldPath, e: &RawEvent, raw: &RawFile) -> Option<EventKind> {
-        let commodity = self.event_commodity(p, e, raw)?;
-        let nation = e.nation.as_ref().map(|n| self.nation(&p.key("nation"), n, &raw.nations));
+    fn demand_shock(&mut self, p: &FieldPath, e: &RawEvent, names: &Names) -> Option<EventKind> {
+        let commodity = self.event_commodity(p, e, names)?;
+        let nation = e.nation.as_ref().map(|n| self.nation_named(&p.key("nation"), n, &names.nations));
         let sector = match e.sector.as_deref() {
             None => None,
             Some(name) => match Sector::parse(name) {
@@ -253,19 +283,19 @@ impl Validator<'_> {
         Some(EventKind::DemandShock { commodity, nation, sector, bp: round_half_away(pct * 100.0) as i32 })
     }
 
-    fn rd_funding(&mut self, p: &FieldPath, e: &RawEvent, raw: &RawFile) -> Option<EventKind> {
-        let nation = self.acting_nation(p, e, raw)?;
-        let commodity = self.event_commodity(p, e, raw)?;
+    fn rd_funding(&mut self, p: &FieldPath, e: &RawEvent, names: &Names) -> Option<EventKind> {
+        let nation = self.acting_nation(p, e, names)?;
+        let commodity = self.event_commodity(p, e, names)?;
         let m = *self.required(p, "musd_per_year", &e.action, &e.musd_per_year)?;
         let m = self.non_negative(&p.key("musd_per_year"), m, MAX_MUSD);
         Some(EventKind::RdFunding { nation, commodity, per_year: Money(round_half_away(m * 1.0e8)) })
     }
 
-    fn stockpile(&mut self, p: &FieldPath, e: &RawEvent, raw: &RawFile) -> Option<EventKind> {
-        let nation = self.acting_nation(p, e, raw)?;
-        let commodity = self.event_commodity(p, e, raw)?;
+    fn stockpile(&mut self, p: &FieldPath, e: &RawEvent, names: &Names) -> Option<EventKind> {
+        let nation = self.acting_nation(p, e, names)?;
+        let commodity = self.event_commodity(p, e, names)?;
         self.event_market(p, e, commodity);
-        let _ = self.partners(&p.key("to"), &e.to, raw);
+        let _ = self.partners(&p.key("to"), &e.to, names);
         if e.action == "stockpile_target" {
             let d = *self.required(p, "target_days", &e.action, &e.target_days)?;
             let target_days = self.int_in(&p.key("target_days"), d, 0, 3650) as u32;
@@ -288,11 +318,11 @@ impl Validator<'_> {
         MarketId::new(commodity, stage)
     }
 
-    fn restriction(&mut self, p: &FieldPath, e: &RawEvent, raw: &RawFile) -> Option<Restriction<QuotaSize>> {
-        let nation = self.acting_nation(p, e, raw)?;
-        let commodity = self.event_commodity(p, e, raw)?;
+    fn restriction(&mut self, p: &FieldPath, e: &RawEvent, names: &Names) -> Option<Restriction<QuotaSize>> {
+        let nation = self.acting_nation(p, e, names)?;
+        let commodity = self.event_commodity(p, e, names)?;
         let market = self.event_market(p, e, commodity);
-        let to = self.partners(&p.key("to"), &e.to, raw);
+        let to = self.partners(&p.key("to"), &e.to, names);
         Some(match e.action.as_str() {
             "export_ban" => Restriction::ExportBan { nation, market, to },
             "export_quota" => Restriction::ExportQuota { nation, market, to, size: self.quota_size(p, e)? },
@@ -307,7 +337,7 @@ impl Validator<'_> {
             }
             _ => {
                 let pct = *self.required(p, "pct", &e.action, &e.pct)?;
-                let from = self.partners(&p.key("from"), &e.from, raw);
+                let from = self.partners(&p.key("from"), &e.from, names);
                 Restriction::ImportTariff { nation, market, from, bp: self.pct_bp(&p.key("pct"), pct, 1000.0) }
             }
         })

@@ -19,7 +19,7 @@ use crate::ids::{AllianceId, LaneId, RegionId};
 use crate::locate::line_col;
 pub use crate::policy::{Partners, QuotaSize, Restriction};
 use agents::{AgentId, AgentSpec, CommodityId, MarketId, Money, NationId, Price, Quantity, Sector, Stage, Tick};
-use raw::{RawEvents, RawFile};
+use raw::{RawEvent, RawEvents, RawFile};
 use validate::Validator;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -400,19 +400,9 @@ pub fn parse_events(text: &str, file: &str, scenario: &Scenario) -> Result<Vec<E
         ScenarioError { file: file.into(), line, column, field, message: e.message().trim().to_string() }
     };
     let events: RawEvents = toml::from_str(text).map_err(to_error)?;
-    // The scenario's own text parsed before, so it parses again; its nations and commodities
-    // are what the events may name.
-    let raw: RawFile = toml::from_str(&scenario.source).map_err(|e| ScenarioError {
-        file: file.into(),
-        line: 0,
-        column: 0,
-        field: "(scenario)".into(),
-        message: format!("the run's scenario no longer parses: {}", e.message()),
-    })?;
-    let mut raw = synthetic::expand(raw, &scenario.source, file)?;
-    raw.events = events.events;
+    let names = events::Names::of_scenario(scenario, &events.events);
     let mut v = Validator::new(text, file, scenario.events.iter().map(|e| e.name.clone()).collect());
-    let parsed = v.events(&raw, scenario.ticks);
+    let parsed = v.events(&events.events, &names, scenario.ticks);
     match v.errors.into_iter().next() {
         Some(e) => Err(e),
         None => Ok(parsed),
@@ -426,5 +416,31 @@ fn describe_span(text: &str, offset: usize) -> String {
     match line.split_once('=') {
         Some((key, _)) if !key.trim().is_empty() => key.trim().to_string(),
         _ => line.trim().trim_matches(['[', ']']).to_string(),
+    }
+}
+
+/// Validates one event given as a value (a table with the fields of an `[[events]]` entry, as a
+/// player's policy order arrives) against `scenario`; `lift` may target any of `known` (the
+/// run's events so far). Errors name the field; they have no line, there being no file.
+pub fn event_from_table(
+    table: toml::Table,
+    scenario: &Scenario,
+    known: Vec<String>,
+) -> Result<Vec<Event>, ScenarioError> {
+    use serde::Deserialize;
+    let raw = RawEvent::deserialize(toml::Value::Table(table)).map_err(|e| ScenarioError {
+        file: "order".into(),
+        line: 0,
+        column: 0,
+        field: "events[0]".into(),
+        message: e.message().trim().to_string(),
+    })?;
+    let events = [raw];
+    let names = events::Names::of_scenario(scenario, &events);
+    let mut v = Validator::new("", "order", known);
+    let parsed = v.events(&events, &names, scenario.ticks);
+    match v.errors.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(parsed),
     }
 }

@@ -78,10 +78,25 @@ impl<'a> Validator<'a> {
             Some(i) => NationId(i as u16),
             None => {
                 let known: Vec<&str> = nations.iter().map(|n| n.id.as_str()).collect();
-                self.fail(path, format!("unknown nation \"{code}\" (defined nations: {})", known.join(", ")));
-                NationId(0)
+                self.unknown_nation(path, code, &known)
             }
         }
+    }
+
+    /// [`Validator::nation`] among `codes`.
+    pub(super) fn nation_named(&mut self, path: &FieldPath, code: &str, codes: &[String]) -> NationId {
+        match codes.iter().position(|n| n == code) {
+            Some(i) => NationId(i as u16),
+            None => {
+                let known: Vec<&str> = codes.iter().map(String::as_str).collect();
+                self.unknown_nation(path, code, &known)
+            }
+        }
+    }
+
+    fn unknown_nation(&mut self, path: &FieldPath, code: &str, known: &[&str]) -> NationId {
+        self.fail(path, format!("unknown nation \"{code}\" (defined nations: {})", known.join(", ")));
+        NationId(0)
     }
 
     pub(super) fn commodity(&mut self, path: &FieldPath, code: &str, commodities: &[RawCommodity]) -> CommodityId {
@@ -89,10 +104,25 @@ impl<'a> Validator<'a> {
             Some(i) => CommodityId(i as u16),
             None => {
                 let known: Vec<&str> = commodities.iter().map(|c| c.id.as_str()).collect();
-                self.fail(path, format!("unknown commodity \"{code}\" (defined commodities: {})", known.join(", ")));
-                CommodityId(0)
+                self.unknown_commodity(path, code, &known)
             }
         }
+    }
+
+    /// [`Validator::commodity`] among `codes`.
+    pub(super) fn commodity_named(&mut self, path: &FieldPath, code: &str, codes: &[String]) -> CommodityId {
+        match codes.iter().position(|c| c == code) {
+            Some(i) => CommodityId(i as u16),
+            None => {
+                let known: Vec<&str> = codes.iter().map(String::as_str).collect();
+                self.unknown_commodity(path, code, &known)
+            }
+        }
+    }
+
+    fn unknown_commodity(&mut self, path: &FieldPath, code: &str, known: &[&str]) -> CommodityId {
+        self.fail(path, format!("unknown commodity \"{code}\" (defined commodities: {})", known.join(", ")));
+        CommodityId(0)
     }
 
     pub(super) fn scenario(&mut self, raw: RawFile) -> Scenario {
@@ -132,7 +162,7 @@ impl<'a> Validator<'a> {
         let alliances = self.alliances(&raw);
         let lanes = self.lanes(&raw, &regions);
         let offtakes = self.offtakes(&raw, &agents);
-        let events = self.events(&raw, ticks);
+        let events = self.events(&raw.events, &super::events::Names::of_file(&raw), ticks);
         Scenario {
             name: raw.scenario.name,
             description: raw.scenario.description,

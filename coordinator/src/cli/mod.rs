@@ -1,0 +1,351 @@
+//! The `chokepoint` command line: verbs, flags and what they print. Errors reach the user as
+//! one clear message and a non-zero exit, never as a panic. This file holds the flags and the
+//! dispatch; each verb's work is a function in `run` (run, serve, exercise), `records` (check,
+//! runs, resume, replay, fork, state), `debrief` (report, export, diff, debrief) or `research`
+//! (sweep, synth).
+
+mod debrief;
+mod records;
+mod research;
+mod run;
+
+use crate::serve::PlacementKind;
+use crate::store::{RunId, RunMeta, Store};
+use clap::{Parser, Subcommand};
+use engine::scenario;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "chokepoint",
+    version,
+    about = "A deterministic simulator of the world market for critical materials and the governments that stockpile them."
+)]
+pub struct Cli {
+    /// The run database (a sled directory; created if missing).
+    #[arg(long, global = true, default_value = "chokepoint-data")]
+    pub db: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a scenario in this process, record it, and write per-tick CSV files.
+    Run {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+        /// Threads that decide the agents (default: one per core). Results are the same on any
+        /// number; on a machine whose cores are hyperthread siblings, 1 is as fast and leaner.
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+        threads: Option<u16>,
+        #[command(flatten)]
+        args: RunArgs,
+    },
+    /// Coordinate a run whose agents are hosted by agent nodes over gRPC.
+    Serve {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+        /// Address to listen on (port 0 picks a free port; the address is printed).
+        #[arg(long, default_value = "127.0.0.1:7400")]
+        listen: String,
+        /// How many agent nodes to wait for.
+        #[arg(long, default_value_t = 1)]
+        nodes: usize,
+        /// How agents are spread over the nodes (ordered by name).
+        #[arg(long, value_enum, default_value = "round-robin")]
+        placement: PlacementKind,
+        /// Seconds a node may take to answer one tick before the run stops.
+        #[arg(long, default_value_t = 30.0)]
+        tick_deadline: f64,
+        /// Seconds to wait for all nodes to join.
+        #[arg(long, default_value_t = 600.0)]
+        join_timeout: f64,
+        #[command(flatten)]
+        args: RunArgs,
+    },
+    /// Run a war-game exercise: analysts play nations in the browser, a control cell runs the
+    /// clock. Prints the console's address and one access token per played nation and one for
+    /// control.
+    Exercise {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+        /// The nations played by people (codes, comma-separated); the others stay under AI.
+        #[arg(long, value_delimiter = ',', required = true)]
+        players: Vec<String>,
+        /// Ticks per turn.
+        #[arg(long, default_value_t = 13)]
+        turn: u32,
+        /// How long players have to submit each turn: 10m, 90s, 1h.
+        #[arg(long, default_value = "10m")]
+        deadline: String,
+        /// Wall time between ticks in real-time mode: 2s, 1m.
+        #[arg(long, default_value = "2s")]
+        tick_interval: String,
+        /// Address for the web console (port 0 picks a free port; the address is printed).
+        #[arg(long, default_value = "127.0.0.1:7500")]
+        listen: String,
+        /// Address for the gRPC interface (chokepoint.v1.Exercise, with reflection and health).
+        #[arg(long, default_value = "127.0.0.1:7501")]
+        grpc_listen: String,
+        #[command(flatten)]
+        args: RunArgs,
+    },
+    /// Check a scenario file and print what it defines.
+    Check {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+    },
+    /// List recorded runs, or show one.
+    Runs {
+        #[command(subcommand)]
+        show: Option<RunsCommand>,
+    },
+    /// Continue an interrupted run from its last snapshot.
+    Resume {
+        run: u64,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Re-execute a run from its snapshots and check every recorded digest.
+    Replay {
+        run: u64,
+        /// First tick to check (replay starts at the nearest snapshot before it).
+        #[arg(long, default_value_t = 0)]
+        from: u32,
+        /// Last tick to check (default: the last recorded).
+        #[arg(long)]
+        to: Option<u32>,
+    },
+    /// Start a new run from tick T of a recorded one, optionally with another seed or events.
+    Fork {
+        run: u64,
+        /// The branch tick: the fork starts from the world at the start of this tick.
+        #[arg(long)]
+        at: u32,
+        /// A different seed from the branch tick on.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// A file of [[events]] (scenario format) that replaces the scheduled events after the
+        /// branch tick.
+        #[arg(long)]
+        events: Option<PathBuf>,
+        /// Output folder (default: out/<scenario>-run<ID>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Write a self-contained HTML after-action report with SVG charts for a recorded run.
+    Report {
+        run: u64,
+        /// Output folder (default: out/report-run<ID>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Write a recorded run's tidy tables (prices, trades, production, stockpiles, shortages,
+    /// events, orders) as CSV or Parquet.
+    Export {
+        run: u64,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: crate::debrief::export::Format,
+        /// Output folder (default: out/export-run<ID>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Compare two recorded runs: the first tick where they diverge and the outcome deltas.
+    Diff {
+        a: u64,
+        b: u64,
+        /// Also write a page with both runs' prices charted to this folder.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Serve the DVR console for a recorded run: a tick slider over the saved world, and each
+    /// nation's view as it saw it.
+    Debrief {
+        run: u64,
+        /// Address to listen on (port 0 picks a free port; the address is printed).
+        #[arg(long, default_value = "127.0.0.1:7401")]
+        listen: String,
+    },
+    /// Run a scenario over many seeds and parameter values, in parallel, and summarise the
+    /// outcome distributions.
+    Sweep {
+        scenario: PathBuf,
+        /// Seeds: `1..1000` (inclusive) or `1,5,9`.
+        #[arg(long)]
+        seeds: String,
+        /// A parameter and its values, e.g. `stockpile.US.target_days=60,90,180` (repeatable).
+        #[arg(long = "set")]
+        set: Vec<String>,
+        /// Runs at once (default: the number of cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Override the scenario's number of ticks.
+        #[arg(long)]
+        ticks: Option<u32>,
+        /// Output folder (runs.csv, runs.parquet, summary.csv, summary.parquet).
+        #[arg(long)]
+        out: PathBuf,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Write a synthetic scenario of any size (realistic proportions) for scale tests.
+    Synth {
+        /// Number of nations.
+        #[arg(long, default_value_t = 50)]
+        nations: usize,
+        /// Number of agents in all (agencies, mines, refineries, industries).
+        #[arg(long, default_value_t = 1000)]
+        agents: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value_t = 52)]
+        ticks: u32,
+        /// The scenario file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print the world of a run at the start of tick T, or write it as JSON.
+    State {
+        run: u64,
+        #[arg(long)]
+        at: u32,
+        /// Write the whole state as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+}
+
+/// The options `run` and `serve` share.
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Override the scenario's seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Override the scenario's number of ticks.
+    #[arg(long)]
+    pub ticks: Option<u32>,
+    /// Output folder (default: out/<scenario>-seed<seed>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// A full snapshot every this many ticks.
+    #[arg(long, default_value_t = 26)]
+    pub snapshot_every: u32,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RunsCommand {
+    /// Details of one run.
+    Show { run: u64 },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = if matches!(cli.command, Command::Serve { .. }) { "info" } else { "warn" };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CHOKEPOINT_LOG").unwrap_or_else(|_| default_level.into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match execute(&cli.db, cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Loads a scenario and applies the command line's overrides.
+fn prepare(path: &Path, seed: Option<u64>, ticks: Option<u32>) -> anyhow::Result<scenario::Scenario> {
+    let mut s = crate::scenario_file::load(path)?;
+    if let Some(seed) = seed {
+        s.seed = seed;
+    }
+    if let Some(ticks) = ticks {
+        anyhow::ensure!(ticks > 0, "--ticks must be at least 1");
+        s.ticks = ticks;
+    }
+    Ok(s)
+}
+
+fn announce(s: &scenario::Scenario, out: &Path) {
+    println!(
+        "Chokepoint: scenario {} ({} nations, {} commodities, {} agents), seed {}, {} ticks",
+        s.name,
+        s.nations.len(),
+        s.commodities.len(),
+        s.agents.len(),
+        s.seed,
+        s.ticks
+    );
+    println!("Writing per-tick CSV files to {}", out.display());
+}
+
+fn default_out(s: &scenario::Scenario) -> PathBuf {
+    PathBuf::from("out").join(format!("{}-seed{}", s.name, s.seed))
+}
+
+fn seconds(flag: &str, v: f64) -> anyhow::Result<Duration> {
+    anyhow::ensure!(v.is_finite() && v > 0.0 && v < 1.0e7, "{flag} must be a positive number of seconds (got {v})");
+    Ok(Duration::from_secs_f64(v))
+}
+
+fn open_store(db: &Path) -> anyhow::Result<Arc<Store>> {
+    Ok(Arc::new(Store::open(db)?))
+}
+
+/// Records a new run of `s` and returns its id.
+fn new_run(
+    store: &Store,
+    s: &scenario::Scenario,
+    path: &Path,
+    out: &Path,
+    every: u32,
+    mode: String,
+) -> anyhow::Result<RunId> {
+    anyhow::ensure!(every >= 1, "--snapshot-every must be at least 1");
+    let meta = RunMeta::new(s, path.display().to_string(), out.display().to_string(), every, mode);
+    Ok(store.create_run(&meta)?)
+}
+
+pub fn execute(db: &Path, command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Run { scenario, threads, args } => run::run(db, scenario, threads, args),
+        Command::Serve { scenario, listen, nodes, placement, tick_deadline, join_timeout, args } => {
+            let flags = run::ServeFlags { listen, nodes, placement, tick_deadline, join_timeout };
+            run::serve(db, scenario, flags, args)
+        }
+        Command::Exercise { scenario, players, turn, deadline, tick_interval, listen, grpc_listen, args } => {
+            let flags = run::ExerciseFlags { players, turn, deadline, tick_interval, listen, grpc_listen };
+            run::exercise(db, scenario, flags, args)
+        }
+        Command::Check { scenario } => records::check(scenario),
+        Command::Runs { show: None } => records::runs(db),
+        Command::Runs { show: Some(RunsCommand::Show { run }) } => records::show(db, run),
+        Command::Resume { run, quiet } => records::resume(db, run, quiet),
+        Command::Replay { run, from, to } => records::replay(db, run, from, to),
+        Command::Fork { run, at, seed, events, out, quiet } => records::fork(db, run, at, seed, events, out, quiet),
+        Command::State { run, at, json } => records::state(db, run, at, json),
+        Command::Report { run, out } => debrief::report(db, run, out),
+        Command::Export { run, format, out } => debrief::export(db, run, format, out),
+        Command::Diff { a, b, out } => debrief::diff(db, a, b, out),
+        Command::Debrief { run, listen } => debrief::debrief(db, run, listen),
+        Command::Sweep { scenario, seeds, set, jobs, ticks, out, quiet } => {
+            research::sweep(scenario, research::SweepFlags { seeds, set, jobs, ticks, out, quiet })
+        }
+        Command::Synth { nations, agents, seed, ticks, out } => research::synth(nations, agents, seed, ticks, out),
+    }
+}
