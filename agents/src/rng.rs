@@ -19,8 +19,6 @@ pub enum Purpose {
     DemandNoise,
     /// Small jitter on limit prices, so that identical agents do not bid identical prices.
     PriceJitter,
-    /// Unplanned outages at mines and refineries.
-    Outage,
     /// The noise in a nation's forecasts (its forecasting skill).
     Forecast,
     /// Local opposition to a mine or refinery (permit delays and closures).
@@ -32,10 +30,9 @@ pub enum Purpose {
 }
 
 impl Purpose {
-    const ALL: [Purpose; 7] = [
+    const ALL: [Purpose; 6] = [
         Purpose::DemandNoise,
         Purpose::PriceJitter,
-        Purpose::Outage,
         Purpose::Forecast,
         Purpose::Opposition,
         Purpose::StockpileRisk,
@@ -46,7 +43,6 @@ impl Purpose {
         match self {
             Purpose::DemandNoise => "demand-noise",
             Purpose::PriceJitter => "price-jitter",
-            Purpose::Outage => "outage",
             Purpose::Forecast => "forecast",
             Purpose::Opposition => "opposition",
             Purpose::StockpileRisk => "stockpile-risk",

@@ -88,7 +88,6 @@ fn restore(store: &Store, run: RunId, scenario: Arc<Scenario>, state: WorldState
 #[derive(Debug)]
 pub struct ReplayReport {
     pub from_snapshot: u32,
-    pub first: u32,
     pub last: u32,
     pub checked: u32,
 }
@@ -137,7 +136,7 @@ pub fn replay(store: &Store, run: RunId, from: u32, to: Option<u32>) -> Result<R
         }
         checked += 1;
     }
-    Ok(ReplayReport { from_snapshot: snap, first: snap, last: to, checked })
+    Ok(ReplayReport { from_snapshot: snap, last: to, checked })
 }
 
 /// Continues an interrupted run from its last good snapshot, recording as it goes, and

@@ -4,7 +4,7 @@
 use crate::metrics::Latency;
 use crate::output::{CsvOutputs, Summary};
 use crate::sim::{Sim, StepError};
-use crate::store::{JournalEntry, JournalInput, RunId, RunStatus, Store, StoreError, now_unix_ms, tick_entry};
+use crate::store::{JournalEntry, JournalInput, RunId, RunStatus, Store, StoreError, TickEntry, now_unix_ms};
 use engine::record::TickRecord;
 use engine::scenario::{Event, Scenario};
 use std::path::PathBuf;
@@ -84,7 +84,7 @@ pub fn drive(
     let mut driver = Driver::start(engine, options, persist)?;
     let mut failure = None;
     while !engine.is_finished() && !hooks.stop.load(Ordering::Relaxed) {
-        take_injects(engine, hooks, persist, &mut driver.journal_seq)?;
+        driver.take_injects(engine, hooks, persist)?;
         if let Err(e) = driver.step(engine, hooks, persist) {
             match e {
                 RunError::Step(e) => {
@@ -112,8 +112,10 @@ pub struct Driver {
 
 impl Driver {
     /// Opens the outputs and records the starting snapshot.
-    pub fn start(engine: &Sim, options: &RunOptions, persist: Option<&Persist>) -> Result<Driver, RunError> {
-        let scenario = Arc::new(engine.scenario().clone());
+    pub fn start(engine: &mut Sim, options: &RunOptions, persist: Option<&Persist>) -> Result<Driver, RunError> {
+        let scenario = engine.engine.scenario_arc();
+        // A recorded run keeps each tick's part digests, made from the digest's own encoding.
+        engine.engine.record_parts(persist.is_some());
         let outputs = match &options.out {
             Some(dir) => Some(
                 CsvOutputs::open(dir, &scenario, options.append)
@@ -155,7 +157,8 @@ impl Driver {
         }
         if let Some(p) = persist {
             let state = engine.state();
-            p.store.put_tick(p.run, record.tick.0, &tick_entry(state, &self.scenario, record.digest))?;
+            let entry = TickEntry { digest: record.digest.0, parts: record.parts.clone() };
+            p.store.put_tick(p.run, record.tick.0, &entry)?;
             let next = state.tick.0;
             if next.is_multiple_of(p.snapshot_every.max(1)) || engine.is_finished() {
                 if let Some(out) = self.outputs.as_mut() {
@@ -196,6 +199,20 @@ impl Driver {
         Ok(())
     }
 
+    /// Schedules the injects waiting in the inbox, journaling each one that is accepted.
+    fn take_injects(&mut self, engine: &mut Sim, hooks: &Hooks, persist: Option<&Persist>) -> Result<(), RunError> {
+        let waiting: Vec<Inject> = std::mem::take(&mut *lock(&hooks.inbox));
+        for inject in waiting {
+            let tick = inject.event.tick.0;
+            let verdict = engine.schedule(inject.event.clone());
+            if verdict.is_ok() {
+                self.journal(persist, tick, &inject.source, JournalInput::Inject(inject.event))?;
+            }
+            let _ = inject.reply.send(verdict.map(|()| tick).map_err(|e| e.to_string()));
+        }
+        Ok(())
+    }
+
     /// Flushes the outputs, records how the run ended, and returns its summary (or the engine
     /// failure that ended it).
     pub fn finish(
@@ -228,30 +245,6 @@ impl Driver {
             None => Ok(Outcome { completed: engine.is_finished(), summary: self.summary }),
         }
     }
-}
-
-/// Schedules the injects waiting in the inbox, journaling each one that is accepted.
-fn take_injects(engine: &mut Sim, hooks: &Hooks, persist: Option<&Persist>, seq: &mut u32) -> Result<(), RunError> {
-    let waiting: Vec<Inject> = std::mem::take(&mut *lock(&hooks.inbox));
-    for inject in waiting {
-        let tick = inject.event.tick.0;
-        let verdict = engine.schedule(inject.event.clone());
-        if verdict.is_ok()
-            && let Some(p) = persist
-        {
-            let entry = JournalEntry {
-                tick,
-                seq: *seq,
-                source: inject.source.clone(),
-                received_unix_ms: now_unix_ms(),
-                input: JournalInput::Inject(inject.event),
-            };
-            p.store.append_journal(p.run, &entry)?;
-            *seq += 1;
-        }
-        let _ = inject.reply.send(verdict.map(|()| tick).map_err(|e| e.to_string()));
-    }
-    Ok(())
 }
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it (these hold metrics and

@@ -14,7 +14,6 @@
 //! one before it. sled holds an exclusive lock on the database: a second process gets
 //! [`StoreError::Locked`], never a panic.
 
-use engine::digest::Digest;
 use engine::scenario::Event;
 use engine::world::WorldState;
 use serde::{Deserialize, Serialize};
@@ -513,11 +512,6 @@ fn decode_snapshot(bytes: &[u8]) -> Result<WorldState, SnapshotProblem> {
         return Err(SnapshotProblem::Damaged("checksum mismatch".into()));
     }
     postcard::from_bytes(payload).map_err(|e| SnapshotProblem::Damaged(e.to_string()))
-}
-
-/// The digest and part digests of a state, for a tick entry.
-pub fn tick_entry(state: &WorldState, scenario: &engine::scenario::Scenario, digest: Digest) -> TickEntry {
-    TickEntry { digest: digest.0, parts: engine::digest::parts(state, scenario) }
 }
 
 /// The size of a state's snapshot payload in bytes.

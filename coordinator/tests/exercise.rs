@@ -331,17 +331,10 @@ fn failed_logins_are_rate_limited() {
     assert_eq!(ex.get("/api/whoami", "CC").0, 429, "even a good token waits out the minute from that address");
 }
 
-/// Three players and control in a real headless Chromium (tests/browser/exercise.mjs). Needs
-/// Debian's chromium and `npm ci` in tests/browser; runs when CHOKEPOINT_BROWSER_TESTS=1 (CI
-/// sets it) and says loudly that it was skipped otherwise.
+/// Three players and control in a real headless Chromium (tests/browser/exercise.mjs).
 #[test]
+#[ignore = "needs Debian's chromium and `npm ci` in tests/browser; .ci/run installs both and runs it with --include-ignored"]
 fn the_exercise_console_in_a_real_browser() {
-    if std::env::var("CHOKEPOINT_BROWSER_TESTS").as_deref() != Ok("1") {
-        eprintln!(
-            "SKIPPED the_exercise_console_in_a_real_browser: set CHOKEPOINT_BROWSER_TESTS=1 (needs chromium and `npm ci` in tests/browser)"
-        );
-        return;
-    }
     let mut ex = start("BB,CC,DD", &["--turn", "2", "--deadline", "30s"]);
     let root = temp_dir("exercise-browser");
     let tokens = root.join("tokens.json");

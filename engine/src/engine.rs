@@ -11,7 +11,7 @@
 //! risk, diplomacy) come from the run's named streams keyed by (seed, agent, tick, purpose), so
 //! a tick is a pure function of the state, the scenario, the external inputs and the actions.
 
-use crate::digest::digest_with;
+use crate::digest::{digest_with, fingerprint};
 use crate::mechanics::{self, Derived};
 use crate::record::{Occurrence, Rejection, TickRecord};
 use crate::scenario::{Event, Scenario};
@@ -107,6 +107,9 @@ pub struct Engine {
     deltas: Deltas,
     /// The tick begun and not yet finished: what `begin_tick` computed that `finish_tick` needs.
     pending: Option<Pending>,
+    /// Whether each tick's record carries the digests of the state's parts (a recorded run
+    /// keeps them, so a replay can say where it diverges).
+    with_parts: bool,
 }
 
 /// A begun tick's consumption (stockpile targets and upkeep use it).
@@ -154,6 +157,7 @@ impl Engine {
             digest_buffer: Vec::new(),
             deltas: Deltas::default(),
             pending: None,
+            with_parts: false,
         }
     }
 
@@ -191,6 +195,11 @@ impl Engine {
 
     pub fn scenario(&self) -> &Scenario {
         &self.scenario
+    }
+
+    /// The scenario, shared (no copy).
+    pub fn scenario_arc(&self) -> Arc<Scenario> {
+        self.scenario.clone()
     }
 
     pub fn state(&self) -> &WorldState {
@@ -288,8 +297,18 @@ impl Engine {
         record.restrictions = self.state.policies.active.iter().map(|a| (a.name.clone(), a.rule.clone())).collect();
         self.state.tick = next;
         probe.mark(Phase::Digest);
-        record.digest = digest_with(&self.state, &mut self.digest_buffer);
+        if self.with_parts {
+            (record.digest, record.parts) = fingerprint(&self.state, &self.scenario, &mut self.digest_buffer);
+        } else {
+            record.digest = digest_with(&self.state, &mut self.digest_buffer);
+        }
         Ok(record)
+    }
+
+    /// Asks for the digests of the state's parts in every tick's record (from the same encoding
+    /// as the whole digest).
+    pub fn record_parts(&mut self, on: bool) {
+        self.with_parts = on;
     }
 
     /// Export restrictions in force and announced ahead, as the public sees them now (the

@@ -4,7 +4,7 @@
 //! values, not words: `describe` turns an occurrence or a restriction into the text the outputs
 //! show, at the edge.
 
-use crate::digest::Digest;
+use crate::digest::{Digest, Part};
 use crate::ids::{AllianceId, LaneId};
 use crate::policy::{Partners, Restriction, Rule};
 use crate::scenario::{Scenario, SubsidyKind};
@@ -16,6 +16,8 @@ pub struct TickRecord {
     pub tick: Tick,
     /// The digest of the state after this tick.
     pub digest: Digest,
+    /// The digests of its parts, when the engine was asked for them (`Engine::record_parts`).
+    pub parts: Vec<Part>,
     /// In market order.
     pub markets: Vec<MarketRecord>,
     /// Output of mines (ore) and refineries (refined) by nation and market.

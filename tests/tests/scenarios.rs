@@ -143,15 +143,22 @@ fn syntax_errors_and_wrong_types_name_the_line() {
 
 #[test]
 fn no_input_panics() {
-    // Truncations of a valid file at every 97th byte and a few odd inputs must all return.
+    // Truncations of a valid file at every 97th byte and a few odd inputs all return, and
+    // every refusal names the file, the field and the problem.
     let text = tiny();
-    for cut in (0..text.len()).step_by(97) {
-        if text.is_char_boundary(cut) {
-            let _ = parse(&text[..cut], "cut.toml");
+    assert!(parse(&text, "whole.toml").is_ok(), "the whole file is valid");
+    let mut refused = 0;
+    for cut in (0..text.len()).step_by(97).filter(|c| text.is_char_boundary(*c)) {
+        if let Err(e) = parse(&text[..cut], "cut.toml") {
+            assert_eq!(e.file, "cut.toml", "{e}");
+            assert!(!e.field.is_empty() && !e.message.is_empty(), "cut at byte {cut}: {e}");
+            refused += 1;
         }
     }
+    assert!(refused > 0, "truncated files are refused");
     for odd in ["", "\u{0}", "[scenario]\nname = 1", "[[nations]]\nid = \"\"", "x = [[[["] {
-        let _ = parse(odd, "odd.toml");
+        let e = parse(odd, "odd.toml").expect_err(odd);
+        assert!(!e.message.is_empty(), "{odd:?}: {e}");
     }
 }
 

@@ -35,11 +35,11 @@ struct Worker<'a> {
 /// run out), journaling every input. Returns how the run came out.
 pub fn play(
     shared: &Shared,
-    engine: Sim,
+    mut engine: Sim,
     options: &RunOptions,
     persist: Option<&Persist>,
 ) -> Result<Outcome, RunError> {
-    let driver = Driver::start(&engine, options, persist)?;
+    let driver = Driver::start(&mut engine, options, persist)?;
     let mut w = Worker { shared, engine, driver, persist, hooks: Hooks::default(), last_tick_at: Instant::now() };
     let failure = loop {
         let next = w.next()?;

@@ -376,11 +376,7 @@ pub struct ScenarioError {
 
 /// Validates scenario text; `file` names it in errors.
 pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
-    let raw: RawFile = toml::from_str(text).map_err(|e| {
-        let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
-        let field = e.span().map(|s| describe_span(text, s.start)).unwrap_or_else(|| "(file)".into());
-        ScenarioError { file: file.into(), line, column, field, message: e.message().trim().to_string() }
-    })?;
+    let raw: RawFile = toml::from_str(text).map_err(|e| toml_error(text, file, &e))?;
     let raw = synthetic::expand(raw, text, file)?;
     let mut v = Validator::new(text, file, Vec::new());
     let scenario = v.scenario(raw);
@@ -394,12 +390,7 @@ pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
 /// for a fork's `--events` and for control injects. `lift` may also target the scenario's own
 /// events. Errors name `file` and lines in `text`.
 pub fn parse_events(text: &str, file: &str, scenario: &Scenario) -> Result<Vec<Event>, ScenarioError> {
-    let to_error = |e: toml::de::Error| {
-        let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
-        let field = e.span().map(|s| describe_span(text, s.start)).unwrap_or_else(|| "(file)".into());
-        ScenarioError { file: file.into(), line, column, field, message: e.message().trim().to_string() }
-    };
-    let events: RawEvents = toml::from_str(text).map_err(to_error)?;
+    let events: RawEvents = toml::from_str(text).map_err(|e| toml_error(text, file, &e))?;
     let names = events::Names::of_scenario(scenario, &events.events);
     let mut v = Validator::new(text, file, scenario.events.iter().map(|e| e.name.clone()).collect());
     let parsed = v.events(&events.events, &names, scenario.ticks);
@@ -407,6 +398,24 @@ pub fn parse_events(text: &str, file: &str, scenario: &Scenario) -> Result<Vec<E
         Some(e) => Err(e),
         None => Ok(parsed),
     }
+}
+
+/// An error from the TOML parser, placed and named: the field is the key on the line it points
+/// at, or for a missing table or field, the one missing.
+fn toml_error(text: &str, file: &str, e: &toml::de::Error) -> ScenarioError {
+    let message = e.message().trim().to_string();
+    let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
+    let mut field = e.span().map(|s| describe_span(text, s.start)).unwrap_or_default();
+    if field.is_empty() {
+        field = missing_field(&message).unwrap_or_else(|| "(file)".into());
+    }
+    ScenarioError { file: file.into(), line, column, field, message }
+}
+
+/// The field a "missing field `x`" message names.
+fn missing_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("missing field `")?;
+    Some(rest.split('`').next()?.to_string())
 }
 
 /// The key written at the start of the line holding `offset`, for errors from the TOML parser.
