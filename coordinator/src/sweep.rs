@@ -14,6 +14,28 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+/// Why a sweep could not be set up or finished.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    /// A `--set` parameter that names nothing or has a value out of range.
+    #[error("{0}")]
+    Param(String),
+    /// A `--seeds` list that is not one.
+    #[error("{0}")]
+    Seeds(String),
+    /// A run that failed (it is retried once, then listed in failed.csv).
+    #[error(transparent)]
+    Run(#[from] crate::sim::StepError),
+    #[error("{} belongs to a different sweep (other parameters); use another --out", .0.display())]
+    OtherSweep(PathBuf),
+    #[error("cannot write {}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SweepError + '_ {
+    move |source| SweepError::Io { path: path.to_path_buf(), source }
+}
+
 /// One parameter and the values to sweep it over.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Param {
@@ -22,15 +44,17 @@ pub struct Param {
 }
 
 /// Parses `key=v1,v2,...`, checking the key against the scenario.
-pub fn parse_param(spec: &str, scenario: &Scenario) -> Result<Param, String> {
-    let (key, values) = spec.split_once('=').ok_or_else(|| format!("--set {spec}: expected key=value[,value...]"))?;
+pub fn parse_param(spec: &str, scenario: &Scenario) -> Result<Param, SweepError> {
+    let (key, values) = spec
+        .split_once('=')
+        .ok_or_else(|| SweepError::Param(format!("--set {spec}: expected key=value[,value...]")))?;
     let values: Vec<String> = values.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect();
     if values.is_empty() {
-        return Err(format!("--set {spec}: no values"));
+        return Err(SweepError::Param(format!("--set {spec}: no values")));
     }
     let param = Param { key: key.trim().to_string(), values };
     for v in &param.values {
-        apply(&mut scenario.clone(), &param.key, v)?;
+        apply(&mut scenario.clone(), &param.key, v).map_err(SweepError::Param)?;
     }
     Ok(param)
 }
@@ -100,11 +124,11 @@ pub struct Job {
 pub type Outcomes = Vec<(String, String, f64)>;
 
 /// Runs one job to the end and measures its outcomes, deciding on at most `threads` threads.
-pub fn run_job(base: &Scenario, params: &[Param], job: &Job, threads: usize) -> Result<Outcomes, String> {
+pub fn run_job(base: &Scenario, params: &[Param], job: &Job, threads: usize) -> Result<Outcomes, SweepError> {
     let mut s = base.clone();
     s.seed = job.seed;
     for (p, v) in params.iter().zip(&job.values) {
-        apply(&mut s, &p.key, v)?;
+        apply(&mut s, &p.key, v).map_err(SweepError::Param)?;
     }
     let s = Arc::new(s);
     let mut engine = Sim::embedded_on(s.clone(), threads);
@@ -115,7 +139,7 @@ pub fn run_job(base: &Scenario, params: &[Param], job: &Job, threads: usize) -> 
     let mut cost: BTreeMap<NationId, i64> = BTreeMap::new();
     let mut first_restriction = None;
     while !engine.is_finished() {
-        let r = engine.step().map_err(|e| e.to_string())?;
+        let r = engine.step()?;
         for m in r.markets.iter().filter(|m| m.market.stage == agents::Stage::Refined) {
             start.entry(m.market).or_insert(m.price.0);
             let p = peak.entry(m.market).or_insert(m.price.0);
@@ -177,7 +201,7 @@ pub struct SweepOptions {
 pub struct SweepReport {
     pub done: usize,
     pub skipped: usize,
-    pub failed: Vec<(Job, String)>,
+    pub failed: Vec<(Job, SweepError)>,
 }
 
 fn job_key(job: &Job) -> String {
@@ -185,8 +209,8 @@ fn job_key(job: &Job) -> String {
 }
 
 /// Runs every (seed × parameter combination) not already in `out/runs.csv`.
-pub fn sweep(base: &Scenario, o: &SweepOptions) -> Result<SweepReport, String> {
-    std::fs::create_dir_all(&o.out).map_err(|e| format!("cannot create {}: {e}", o.out.display()))?;
+pub fn sweep(base: &Scenario, o: &SweepOptions) -> Result<SweepReport, SweepError> {
+    std::fs::create_dir_all(&o.out).map_err(io(&o.out))?;
     let mut jobs = Vec::new();
     let combos: Vec<Vec<String>> = o.params.iter().fold(vec![Vec::new()], |acc, p| {
         acc.into_iter()
@@ -209,10 +233,7 @@ pub fn sweep(base: &Scenario, o: &SweepOptions) -> Result<SweepReport, String> {
     if let Ok(text) = std::fs::read_to_string(&runs_path) {
         let mut lines = text.lines();
         if lines.next() != Some(header.as_str()) {
-            return Err(format!(
-                "{} belongs to a different sweep (other parameters); use another --out",
-                runs_path.display()
-            ));
+            return Err(SweepError::OtherSweep(runs_path));
         }
         let width = o.params.len() + 1;
         for l in lines {
@@ -222,7 +243,7 @@ pub fn sweep(base: &Scenario, o: &SweepOptions) -> Result<SweepReport, String> {
             }
         }
     } else {
-        std::fs::write(&runs_path, format!("{header}\n")).map_err(|e| e.to_string())?;
+        std::fs::write(&runs_path, format!("{header}\n")).map_err(io(&runs_path))?;
     }
     let todo: Vec<Job> = jobs.iter().filter(|j| !finished.contains(&job_key(j))).cloned().collect();
     let skipped = jobs.len() - todo.len();
@@ -234,7 +255,7 @@ pub fn sweep(base: &Scenario, o: &SweepOptions) -> Result<SweepReport, String> {
             .progress_chars("=> "),
     );
     let queue = Mutex::new(todo.into_iter().collect::<std::collections::VecDeque<_>>());
-    let file = Mutex::new(std::fs::OpenOptions::new().append(true).open(&runs_path).map_err(|e| e.to_string())?);
+    let file = Mutex::new(std::fs::OpenOptions::new().append(true).open(&runs_path).map_err(io(&runs_path))?);
     let failed = Mutex::new(Vec::new());
     let done = std::sync::atomic::AtomicUsize::new(0);
     // The cores are shared among the jobs running at once: each world decides on its share.
@@ -275,11 +296,12 @@ pub fn sweep(base: &Scenario, o: &SweepOptions) -> Result<SweepReport, String> {
     if !failed.is_empty() {
         let mut text = String::from("seed,values,error\n");
         for (j, e) in &failed {
-            text.push_str(&format!("{},{},\"{}\"\n", j.seed, j.values.join("|"), e.replace('"', "'")));
+            text.push_str(&format!("{},{},\"{}\"\n", j.seed, j.values.join("|"), e.to_string().replace('"', "'")));
         }
-        std::fs::write(o.out.join("failed.csv"), text).map_err(|e| e.to_string())?;
+        let failed_path = o.out.join("failed.csv");
+        std::fs::write(&failed_path, text).map_err(io(&failed_path))?;
     }
-    summarize(&runs_path, &o.out, o.params.len()).map_err(|e| format!("summary: {e}"))?;
+    summarize(&runs_path, &o.out, o.params.len()).map_err(io(&o.out.join("summary.csv")))?;
     Ok(SweepReport { done: done.into_inner(), skipped, failed })
 }
 
@@ -352,14 +374,15 @@ fn summarize(runs: &Path, out: &Path, params: usize) -> std::io::Result<()> {
 }
 
 /// Parses `A..B` (inclusive) or a comma list into seeds.
-pub fn parse_seeds(spec: &str) -> Result<Vec<u64>, String> {
+pub fn parse_seeds(spec: &str) -> Result<Vec<u64>, SweepError> {
+    let bad = |why: String| SweepError::Seeds(format!("--seeds {spec}: {why}"));
     if let Some((a, b)) = spec.split_once("..") {
-        let a: u64 = a.trim().parse().map_err(|_| format!("--seeds {spec}: bad start"))?;
-        let b: u64 = b.trim().trim_start_matches('=').parse().map_err(|_| format!("--seeds {spec}: bad end"))?;
+        let a: u64 = a.trim().parse().map_err(|_| bad("bad start".into()))?;
+        let b: u64 = b.trim().trim_start_matches('=').parse().map_err(|_| bad("bad end".into()))?;
         if b < a || b - a > 10_000_000 {
-            return Err(format!("--seeds {spec}: the range must go up and hold at most 10 million seeds"));
+            return Err(bad("the range must go up and hold at most 10 million seeds".into()));
         }
         return Ok((a..=b).collect());
     }
-    spec.split(',').map(|x| x.trim().parse().map_err(|_| format!("--seeds {spec}: {x:?} is not a seed"))).collect()
+    spec.split(',').map(|x| x.trim().parse().map_err(|_| bad(format!("{x:?} is not a seed")))).collect()
 }

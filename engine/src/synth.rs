@@ -29,6 +29,15 @@ const COMMODITIES: [(&str, &str, f64, f64, f64); 9] = [
     ("si", "Polysilicon (feed)", 4.4, 8.0, 1_500_000.0),
 ];
 
+/// A synthetic world that cannot be made: its size is out of range.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SynthError {
+    #[error("--nations must be between 2 and 9999 (got {0})")]
+    Nations(usize),
+    #[error("--agents must be between nations + {FIRMS_MIN} and 10,000,000 (got {0})")]
+    Agents(usize),
+}
+
 /// How many nations a synthetic world may have.
 pub const NATIONS: std::ops::RangeInclusive<usize> = 2..=9_999;
 /// Agents beyond the nations' agencies a world needs at least: three per commodity.
@@ -101,12 +110,12 @@ fn code(n: usize) -> String {
 }
 
 impl SynthWorld {
-    pub fn new(o: &SynthOptions) -> Result<SynthWorld, String> {
+    pub fn new(o: &SynthOptions) -> Result<SynthWorld, SynthError> {
         if !NATIONS.contains(&o.nations) {
-            return Err(format!("--nations must be between 2 and 9999 (got {})", o.nations));
+            return Err(SynthError::Nations(o.nations));
         }
         if !(o.nations + FIRMS_MIN..=AGENTS_MAX).contains(&o.agents) {
-            return Err(format!("--agents must be between nations + {FIRMS_MIN} and 10,000,000 (got {})", o.agents));
+            return Err(SynthError::Agents(o.agents));
         }
         let firms = o.agents - o.nations;
         // Proportions of the baseline: about 40% mines, 20% refineries, 40% manufacturers.
@@ -260,7 +269,7 @@ impl SynthWorld {
 }
 
 /// Writes the scenario text.
-pub fn generate(o: &SynthOptions) -> Result<String, String> {
+pub fn generate(o: &SynthOptions) -> Result<String, SynthError> {
     let world = SynthWorld::new(o)?;
     let mut t = String::with_capacity(o.agents * 150);
     let _ = writeln!(

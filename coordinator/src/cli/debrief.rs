@@ -48,7 +48,7 @@ pub(super) fn diff(db: &Path, a: u64, b: u64, out: Option<PathBuf>) -> anyhow::R
     let store = open_store(db)?;
     let da = crate::debrief::collect(&store, RunId(a))?;
     let db_ = crate::debrief::collect(&store, RunId(b))?;
-    let text = crate::debrief::diff::compare(&store, &da, &db_, out.as_deref()).map_err(anyhow::Error::msg)?;
+    let text = crate::debrief::diff::compare(&store, &da, &db_, out.as_deref())?;
     print!("{text}");
     if let Some(out) = out {
         println!("Charts written to {}", out.join("index.html").display());

@@ -18,12 +18,8 @@ pub(super) struct SweepFlags {
 pub(super) fn sweep(scenario: PathBuf, flags: SweepFlags) -> anyhow::Result<ExitCode> {
     let SweepFlags { seeds, set, jobs, ticks, out, quiet } = flags;
     let s = prepare(&scenario, None, ticks)?;
-    let seeds = crate::sweep::parse_seeds(&seeds).map_err(anyhow::Error::msg)?;
-    let params = set
-        .iter()
-        .map(|p| crate::sweep::parse_param(p, &s))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(anyhow::Error::msg)?;
+    let seeds = crate::sweep::parse_seeds(&seeds)?;
+    let params = set.iter().map(|p| crate::sweep::parse_param(p, &s)).collect::<Result<Vec<_>, _>>()?;
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let runs = seeds.len() * params.iter().map(|p| p.values.len()).product::<usize>();
     println!(
@@ -37,8 +33,7 @@ pub(super) fn sweep(scenario: PathBuf, flags: SweepFlags) -> anyhow::Result<Exit
     let report = crate::sweep::sweep(
         &s,
         &crate::sweep::SweepOptions { seeds, params, jobs, out: out.clone(), progress: !quiet },
-    )
-    .map_err(anyhow::Error::msg)?;
+    )?;
     println!(
         "{} runs done, {} already finished and skipped, {} failed, in {:.1} s; summary in {}",
         report.done,
@@ -54,8 +49,7 @@ pub(super) fn sweep(scenario: PathBuf, flags: SweepFlags) -> anyhow::Result<Exit
 }
 
 pub(super) fn synth(nations: usize, agents: usize, seed: u64, ticks: u32, out: PathBuf) -> anyhow::Result<ExitCode> {
-    let text = engine::synth::generate(&engine::synth::SynthOptions { nations, agents, seed, ticks })
-        .map_err(anyhow::Error::msg)?;
+    let text = engine::synth::generate(&engine::synth::SynthOptions { nations, agents, seed, ticks })?;
     std::fs::write(&out, &text).with_context(|| format!("cannot write {}", out.display()))?;
     let s = crate::scenario_file::load(&out)?;
     println!(

@@ -67,17 +67,30 @@ fn usd(cents: f64) -> String {
     format!("{:.2}", cents / 100.0)
 }
 
+/// Why two runs cannot be compared.
+#[derive(Debug, thiserror::Error)]
+pub enum DiffError {
+    #[error("runs {a} and {b} simulate different worlds and cannot be compared")]
+    DifferentWorlds { a: RunId, b: RunId },
+    #[error("runs {a} and {b} have no recorded ticks in common")]
+    NothingInCommon { a: RunId, b: RunId },
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot write to {}: {source}", dir.display())]
+    Write { dir: std::path::PathBuf, source: std::io::Error },
+}
+
 /// The comparison as text (and, with `out`, a page with charts). Both runs must share a scenario
 /// world (same commodities and nations).
-pub fn compare(store: &Store, a: &RunData, b: &RunData, out: Option<&Path>) -> Result<String, String> {
+pub fn compare(store: &Store, a: &RunData, b: &RunData, out: Option<&Path>) -> Result<String, DiffError> {
     if a.scenario.commodities.len() != b.scenario.commodities.len()
         || a.scenario.nations.len() != b.scenario.nations.len()
     {
-        return Err(format!("runs {} and {} simulate different worlds and cannot be compared", a.run, b.run));
+        return Err(DiffError::DifferentWorlds { a: a.run, b: b.run });
     }
-    let Divergence { first: diverge, common } = first_divergence(store, a.run, b.run).map_err(|e| e.to_string())?;
+    let Divergence { first: diverge, common } = first_divergence(store, a.run, b.run)?;
     let Some((from, to)) = common else {
-        return Err(format!("runs {} and {} have no recorded ticks in common", a.run, b.run));
+        return Err(DiffError::NothingInCommon { a: a.run, b: b.run });
     };
     let (oa, ob) = (outcomes(a, from, to), outcomes(b, from, to));
     let s = &a.scenario;
@@ -130,7 +143,7 @@ pub fn compare(store: &Store, a: &RunData, b: &RunData, out: Option<&Path>) -> R
         );
     }
     if let Some(dir) = out {
-        write_page(a, b, &text, dir).map_err(|e| format!("cannot write to {}: {e}", dir.display()))?;
+        write_page(a, b, &text, dir).map_err(|source| DiffError::Write { dir: dir.to_path_buf(), source })?;
     }
     Ok(text)
 }

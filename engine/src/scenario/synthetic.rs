@@ -56,7 +56,7 @@ pub(super) fn expand(mut raw: RawFile, text: &str, file: &str) -> Result<RawFile
         seed: seed as u64,
         ticks: raw.scenario.ticks.clamp(0, i64::from(u32::MAX)) as u32,
     };
-    let world = crate::synth::SynthWorld::new(&options).map_err(|e| at("agents", e))?;
+    let world = crate::synth::SynthWorld::new(&options).map_err(|e| at("agents", e.to_string()))?;
     let broken = |what: &str, e: toml::de::Error| {
         at("agents", format!("the generator wrote an invalid {what} (a bug; please report it): {}", e.message()))
     };
