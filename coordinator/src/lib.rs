@@ -5,7 +5,7 @@
 //!
 //! Map: `hosts` (placement and the barrier over `AgentHost`s) and `sim` (the engine and its
 //! hosts, stepped one tick at a time); `run` (the driver: outputs, journal, snapshots), `output`
-//! (CSV files and the end-of-run summary), `store` (the only module touching sled), `history`
+//! (CSV files and the end-of-run summary, with `rows`, the tidy rows they share with exports), `store` (the only module touching sled), `history`
 //! (resume, replay, fork, state), `serve` and `remote` (the coordinator as a gRPC server and its
 //! remote hosts), `exercise` (war-game mode), `debrief` (reports, exports, diffs, the DVR),
 //! `sweep`, `view` (the world as `state` shows it), `metrics`, `scenario_file` and `cli`.
@@ -18,6 +18,7 @@ pub mod hosts;
 pub mod metrics;
 pub mod output;
 pub mod remote;
+pub mod rows;
 pub mod run;
 pub mod scenario_file;
 pub mod serve;

@@ -1,6 +1,7 @@
 //! Tidy per-tick CSV files (one row per tick and key, integers in base units) and the
 //! end-of-run summary. Both consume [`TickRecord`]s and never touch the engine.
 
+use crate::rows;
 use agents::nation::cover_tenths_of_days;
 use agents::{MarketId, Money, Price, Quantity};
 use engine::record::TickRecord;
@@ -127,11 +128,13 @@ impl CsvOutputs {
             let (c, st) = code(*m);
             writeln!(production, "{t},{},{c},{st},{}", s.nation_code(*n), q.0)?;
         }
-        for m in &r.markets {
-            let (c, st) = code(m.market);
-            writeln!(markets, "{t},{c},{st},{},{},{}", m.price.0, m.volume.0, m.traded)?;
-            for (n, p) in &m.domestic {
-                writeln!(domestic, "{t},{c},{st},{},{},{}", s.nation_code(*n), p.0, m.price.0)?;
+        for p in rows::prices(r) {
+            let (c, st) = code(p.market);
+            match p.zone {
+                None => {
+                    writeln!(markets, "{t},{c},{st},{},{},{}", p.price.0, p.volume.unwrap_or_default().0, p.traded)?
+                }
+                Some(n) => writeln!(domestic, "{t},{c},{st},{},{},{}", s.nation_code(n), p.price.0, p.world.0)?,
             }
         }
         for (k, (q, v)) in &r.flows {
@@ -139,8 +142,7 @@ impl CsvOutputs {
             writeln!(trades, "{t},{c},{st},{},{},{},{}", s.nation_code(k.from), s.nation_code(k.to), q.0, v.0)?;
         }
         for p in &r.stockpiles {
-            let cover =
-                cover_tenths_of_days(p.stock, p.consumption_per_tick, self.tick_days).map(tenths).unwrap_or_default();
+            let cover = rows::cover_tenths(p, self.tick_days).map(tenths).unwrap_or_default();
             writeln!(
                 stockpiles,
                 "{t},{},{},{},{},{cover},{},{}",
@@ -152,31 +154,24 @@ impl CsvOutputs {
                 p.loss.0
             )?;
         }
-        let mut by_key: BTreeMap<(agents::NationId, agents::Sector, agents::CommodityId), (Quantity, Quantity)> =
-            BTreeMap::new();
-        for x in &r.shortages {
-            let e = by_key.entry((x.nation, x.sector, x.commodity)).or_default();
-            e.0 += x.wanted;
-            e.1 += x.consumed;
-        }
-        for ((n, sec, c), (wanted, consumed)) in by_key {
+        for x in rows::shortages(r) {
             writeln!(
                 shortages,
                 "{t},{},{},{},{},{},{}",
-                s.nation_code(n),
-                sec.as_str(),
-                s.commodity_code(c),
-                wanted.0,
-                consumed.0,
-                (wanted - consumed).0
+                s.nation_code(x.nation),
+                x.sector.as_str(),
+                s.commodity_code(x.commodity),
+                x.wanted.0,
+                x.consumed.0,
+                x.short().0
             )?;
         }
         for (n, cash) in &r.treasuries {
             writeln!(nations, "{t},{},{}", s.nation_code(*n), cash.0)?;
         }
         writeln!(digests, "{t},{}", r.digest)?;
-        for (at, e) in &r.events {
-            writeln!(events, "{},{}", at.0, field(&e.describe(s)))?;
+        for (at, _, text) in rows::events(s, r) {
+            writeln!(events, "{at},{}", field(&text))?;
         }
         for (n, kg) in &r.emissions {
             writeln!(emissions, "{t},{},{kg}", s.nation_code(*n))?;

@@ -4,8 +4,8 @@
 //! US cents); only derived ratios (days of cover) are floating point.
 
 use super::RunData;
+use crate::rows;
 use crate::store::JournalInput;
-use agents::nation::cover_tenths_of_days;
 use parquet::basic::Compression;
 use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int64Type};
 use parquet::file::properties::WriterProperties;
@@ -83,22 +83,13 @@ pub fn tables(data: &RunData) -> Vec<Table> {
     let (mut et, mut ename, mut edesc) = (vec![], vec![], vec![]);
     for r in &data.records {
         let tick = i64::from(r.tick.0);
-        for m in &r.markets {
-            let (code, stage) = (s.commodity_code(m.market.commodity), m.market.stage.as_str());
+        for p in rows::prices(r) {
             t.push(tick);
-            text(&mut c, code);
-            text(&mut st, stage);
-            text(&mut zone, "world");
-            price.push(m.price.0);
-            volume.push(Some(m.volume.0));
-            for (n, p) in &m.domestic {
-                t.push(tick);
-                text(&mut c, code);
-                text(&mut st, stage);
-                text(&mut zone, s.nation_code(*n));
-                price.push(p.0);
-                volume.push(None);
-            }
+            text(&mut c, s.commodity_code(p.market.commodity));
+            text(&mut st, p.market.stage.as_str());
+            text(&mut zone, p.zone.map_or("world", |n| s.nation_code(n)));
+            price.push(p.price.0);
+            volume.push(p.volume.map(|q| q.0));
         }
         for (k, (q, v)) in &r.flows {
             tt.push(tick);
@@ -122,31 +113,21 @@ pub fn tables(data: &RunData) -> Vec<Table> {
             text(&mut kc, s.commodity_code(p.commodity));
             stock.push(p.stock.0);
             target.push(i64::from(p.target_days));
-            cover.push(
-                cover_tenths_of_days(p.stock, p.consumption_per_tick, s.tick_days)
-                    .map_or(f64::NAN, |x| x as f64 / 10.0),
-            );
+            cover.push(rows::cover_tenths(p, s.tick_days).map_or(f64::NAN, |x| x as f64 / 10.0));
         }
-        let mut agg: std::collections::BTreeMap<_, (i64, i64)> = std::collections::BTreeMap::new();
-        for x in &r.shortages {
-            let e = agg.entry((x.nation, x.sector, x.commodity)).or_default();
-            e.0 += x.wanted.0;
-            e.1 += x.consumed.0;
-        }
-        for ((n, sec, com), (w, used)) in agg {
+        for x in rows::shortages(r) {
             qt.push(tick);
-            text(&mut qn, s.nation_code(n));
-            text(&mut qs, sec.as_str());
-            text(&mut qc, s.commodity_code(com));
-            wanted.push(w);
-            consumed.push(used);
-            short.push(w - used);
+            text(&mut qn, s.nation_code(x.nation));
+            text(&mut qs, x.sector.as_str());
+            text(&mut qc, s.commodity_code(x.commodity));
+            wanted.push(x.wanted.0);
+            consumed.push(x.consumed.0);
+            short.push(x.short().0);
         }
-        for (at, occurrence) in &r.events {
-            let desc = occurrence.describe(s);
-            et.push(i64::from(at.0));
-            text(&mut ename, desc.split(':').next().unwrap_or(""));
-            text(&mut edesc, &desc);
+        for (at, name, desc) in rows::events(s, r) {
+            et.push(i64::from(at));
+            ename.push(name);
+            edesc.push(desc);
         }
     }
     let (mut ot, mut os, mut oseq, mut okind, mut odesc) = (vec![], vec![], vec![], vec![], vec![]);

@@ -42,60 +42,125 @@ fn markers(data: &RunData) -> Vec<Marker> {
     out
 }
 
+/// Where the charts go, and which have been written.
+struct Charts {
+    dir: PathBuf,
+    written: Vec<PathBuf>,
+}
+
+impl Charts {
+    /// Writes one chart and returns its path relative to the page.
+    fn save(&mut self, name: &str, svg: String) -> std::io::Result<String> {
+        let path = self.dir.join(name);
+        std::fs::write(&path, svg)?;
+        self.written.push(path);
+        Ok(format!("charts/{name}"))
+    }
+}
+
+/// A chart per commodity: (commodity name, chart path).
+type Figures = Vec<(String, String)>;
+
+/// Shortages charted and tabulated: the two charts, and wanted and unmet kilograms by nation
+/// and commodity.
+struct Shortages {
+    over_time: String,
+    by_sector: String,
+    totals: BTreeMap<(NationId, CommodityId), (i64, i64)>,
+}
+
 /// Writes the report for `data` into `dir` (created if needed).
 pub fn write(data: &RunData, dir: &Path) -> std::io::Result<ReportSummary> {
-    let charts_dir = dir.join("charts");
-    std::fs::create_dir_all(&charts_dir)?;
-    let s = &data.scenario;
-    let mut charts = Vec::new();
-    let mut save = |name: &str, svg: String| -> std::io::Result<String> {
-        let path = charts_dir.join(name);
-        std::fs::write(&path, svg)?;
-        charts.push(path);
-        Ok(format!("charts/{name}"))
-    };
+    let mut charts = Charts { dir: dir.join("charts"), written: Vec::new() };
+    std::fs::create_dir_all(&charts.dir)?;
     let marks = markers(data);
+    let prices = price_charts(data, &marks, &mut charts)?;
+    let covers = cover_charts(data, &mut charts)?;
+    let shortages = shortage_charts(data, &marks, &mut charts)?;
+    let flows = flow_charts(data, &mut charts)?;
+    let (restrictions, end) = restriction_chart(data, &mut charts)?;
+    let highlights = highlights(data, &shortages.totals);
     let mut html = String::new();
+    page_head(&mut html, data, end, &highlights);
+    figures(
+        &mut html,
+        "Clearing prices",
+        "<p class=\"note\">World clearing price per tick at both stages; where a nation restricted its exports, its domestic price is drawn too. Dashed red lines mark events and injects as they take effect.</p>\n",
+        &prices,
+        "clearing price",
+    );
+    html.push_str("<h2>Strategic stockpile cover</h2>\n");
+    if covers.is_empty() {
+        html.push_str("<p>No nation keeps a strategic stockpile in this scenario.</p>\n");
+    }
+    for (name, img) in &covers {
+        let _ = writeln!(html, "<img src=\"{img}\" alt=\"{} stockpile cover\">", escape(name));
+    }
+    shortage_section(&mut html, data, &shortages);
+    html.push_str("</table>\n<h2>Trade flows</h2>\n");
+    for (name, img) in &flows {
+        let _ = writeln!(html, "<img src=\"{img}\" alt=\"{} trade flows\">", escape(name));
+    }
+    events_section(&mut html, data, &restrictions);
+    let index = dir.join("index.html");
+    std::fs::write(&index, html)?;
+    Ok(ReportSummary { index, charts: charts.written, highlights })
+}
 
-    // Prices.
-    let mut price_imgs = Vec::new();
+fn tick_label(data: &RunData) -> String {
+    format!("tick ({} days each)", data.scenario.tick_days)
+}
+
+/// Clearing prices of each commodity at both stages, with restricted exporters' domestic prices.
+fn price_charts(data: &RunData, marks: &[Marker], charts: &mut Charts) -> std::io::Result<Figures> {
+    let s = &data.scenario;
+    let mut out = Vec::new();
     for (c, commodity) in s.commodities.iter().enumerate() {
         let mut series = Vec::new();
         for stage in Stage::ALL {
-            let m = MarketId::new(CommodityId(c as u16), stage);
-            let points = data
-                .records
-                .iter()
-                .filter_map(|r| {
-                    r.markets.iter().find(|x| x.market == m).map(|x| (f64::from(r.tick.0), x.price.0 as f64 / 100.0))
-                })
-                .collect();
-            series.push(Series { name: format!("{} (world)", stage.as_str()), points });
-            // Domestic prices of restricted exporters, where there were any.
-            let mut domestic: BTreeMap<NationId, Vec<(f64, f64)>> = BTreeMap::new();
-            for r in &data.records {
-                if let Some(x) = r.markets.iter().find(|x| x.market == m) {
-                    for (n, p) in &x.domestic {
-                        domestic.entry(*n).or_default().push((f64::from(r.tick.0), p.0 as f64 / 100.0));
-                    }
-                }
-            }
-            for (n, points) in domestic {
-                series.push(Series { name: format!("{} in {}", stage.as_str(), s.nation_code(n)), points });
-            }
+            series.extend(price_series(data, MarketId::new(CommodityId(c as u16), stage)));
         }
         let chart = LineChart {
             title: format!("{} — clearing price", commodity.name),
-            x_label: format!("tick ({} days each)", s.tick_days),
+            x_label: tick_label(data),
             y_label: "US$ per kg".into(),
             series,
             markers: marks.iter().map(|m| Marker { x: m.x, label: m.label.clone() }).collect(),
         };
-        price_imgs.push((commodity.name.clone(), save(&format!("price_{}.svg", commodity.code), chart.svg())?));
+        out.push((commodity.name.clone(), charts.save(&format!("price_{}.svg", commodity.code), chart.svg())?));
     }
+    Ok(out)
+}
 
-    // Stockpile cover.
-    let mut cover_imgs = Vec::new();
+/// One market's world price, and the domestic prices of nations that restricted its exports.
+fn price_series(data: &RunData, m: MarketId) -> Vec<Series> {
+    let s = &data.scenario;
+    let points = data
+        .records
+        .iter()
+        .filter_map(|r| {
+            r.markets.iter().find(|x| x.market == m).map(|x| (f64::from(r.tick.0), x.price.0 as f64 / 100.0))
+        })
+        .collect();
+    let mut series = vec![Series { name: format!("{} (world)", m.stage.as_str()), points }];
+    let mut domestic: BTreeMap<NationId, Vec<(f64, f64)>> = BTreeMap::new();
+    for r in &data.records {
+        if let Some(x) = r.markets.iter().find(|x| x.market == m) {
+            for (n, p) in &x.domestic {
+                domestic.entry(*n).or_default().push((f64::from(r.tick.0), p.0 as f64 / 100.0));
+            }
+        }
+    }
+    for (n, points) in domestic {
+        series.push(Series { name: format!("{} in {}", m.stage.as_str(), s.nation_code(n)), points });
+    }
+    series
+}
+
+/// Days of cover of each commodity's strategic stockpiles, by nation.
+fn cover_charts(data: &RunData, charts: &mut Charts) -> std::io::Result<Figures> {
+    let s = &data.scenario;
+    let mut out = Vec::new();
     for (c, commodity) in s.commodities.iter().enumerate() {
         let id = CommodityId(c as u16);
         let mut by_nation: BTreeMap<NationId, Vec<(f64, f64)>> = BTreeMap::new();
@@ -112,40 +177,73 @@ pub fn write(data: &RunData, dir: &Path) -> std::io::Result<ReportSummary> {
             by_nation.into_iter().map(|(n, points)| Series { name: s.nation_code(n).to_string(), points }).collect();
         let chart = LineChart {
             title: format!("{} — strategic stockpile cover", commodity.name),
-            x_label: format!("tick ({} days each)", s.tick_days),
+            x_label: tick_label(data),
             y_label: "days of domestic consumption".into(),
             series,
             markers: Vec::new(),
         };
-        cover_imgs.push((commodity.name.clone(), save(&format!("cover_{}.svg", commodity.code), chart.svg())?));
+        out.push((commodity.name.clone(), charts.save(&format!("cover_{}.svg", commodity.code), chart.svg())?));
     }
+    Ok(out)
+}
 
-    // Shortages over time by nation, and totals by nation and sector.
+/// Shortages over time by nation (the ten worst), and totals by nation and sector.
+fn shortage_charts(data: &RunData, marks: &[Marker], charts: &mut Charts) -> std::io::Result<Shortages> {
+    let s = &data.scenario;
     let mut short_by_nation: BTreeMap<NationId, BTreeMap<u32, f64>> = BTreeMap::new();
     let mut by_sector: BTreeMap<(NationId, agents::Sector), f64> = BTreeMap::new();
-    let mut wanted_total: BTreeMap<(NationId, CommodityId), (i64, i64)> = BTreeMap::new();
+    let mut totals: BTreeMap<(NationId, CommodityId), (i64, i64)> = BTreeMap::new();
     for r in &data.records {
         for x in &r.shortages {
             let short = (x.wanted - x.consumed).0 as f64 / 1000.0;
             *short_by_nation.entry(x.nation).or_default().entry(r.tick.0).or_default() += short;
             *by_sector.entry((x.nation, x.sector)).or_default() += short;
-            let e = wanted_total.entry((x.nation, x.commodity)).or_default();
+            let e = totals.entry((x.nation, x.commodity)).or_default();
             e.0 += x.wanted.0;
             e.1 += (x.wanted - x.consumed).0;
         }
     }
-    let mut totals: Vec<(NationId, f64)> = short_by_nation.iter().map(|(n, m)| (*n, m.values().sum())).collect();
+    let chart = LineChart {
+        title: "Shortage: demand industry could not buy".into(),
+        x_label: tick_label(data),
+        y_label: "tonnes per tick".into(),
+        series: worst_shortages(data, &short_by_nation),
+        markers: marks.iter().map(|m| Marker { x: m.x, label: m.label.clone() }).collect(),
+    };
+    let over_time = charts.save("shortages.svg", chart.svg())?;
+    let sectors: Vec<agents::Sector> = agents::Sector::ALL.to_vec();
+    let nations: Vec<NationId> =
+        by_sector.keys().map(|(n, _)| *n).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let matrix = Matrix {
+        title: "Shortage by nation and sector, whole run".into(),
+        row_label: "nation".into(),
+        col_label: "sector".into(),
+        unit: "tonnes".into(),
+        rows: nations.iter().map(|n| s.nation_code(*n).to_string()).collect(),
+        cols: sectors.iter().map(|x| x.as_str().to_string()).collect(),
+        values: nations
+            .iter()
+            .map(|n| sectors.iter().map(|sec| by_sector.get(&(*n, *sec)).copied().unwrap_or(0.0).round()).collect())
+            .collect(),
+    };
+    let by_sector = charts.save("shortages_by_sector.svg", matrix.svg())?;
+    Ok(Shortages { over_time, by_sector, totals })
+}
+
+/// The shortage series of the ten nations worst hit (a flat line when none was).
+fn worst_shortages(data: &RunData, by_nation: &BTreeMap<NationId, BTreeMap<u32, f64>>) -> Vec<Series> {
+    let mut totals: Vec<(NationId, f64)> = by_nation.iter().map(|(n, m)| (*n, m.values().sum())).collect();
     totals.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     let mut series: Vec<Series> = totals
         .iter()
         .filter(|(_, t)| *t > 0.0)
         .take(10)
         .map(|(n, _)| Series {
-            name: s.nation_code(*n).to_string(),
+            name: data.scenario.nation_code(*n).to_string(),
             points: data
                 .records
                 .iter()
-                .map(|r| (f64::from(r.tick.0), short_by_nation[n].get(&r.tick.0).copied().unwrap_or(0.0)))
+                .map(|r| (f64::from(r.tick.0), by_nation[n].get(&r.tick.0).copied().unwrap_or(0.0)))
                 .collect(),
         })
         .collect();
@@ -155,49 +253,19 @@ pub fn write(data: &RunData, dir: &Path) -> std::io::Result<ReportSummary> {
             points: data.records.iter().map(|r| (f64::from(r.tick.0), 0.0)).collect(),
         });
     }
-    let shortage_img = save(
-        "shortages.svg",
-        LineChart {
-            title: "Shortage: demand industry could not buy".into(),
-            x_label: format!("tick ({} days each)", s.tick_days),
-            y_label: "tonnes per tick".into(),
-            series,
-            markers: marks.iter().map(|m| Marker { x: m.x, label: m.label.clone() }).collect(),
-        }
-        .svg(),
-    )?;
-    let sectors: Vec<agents::Sector> = agents::Sector::ALL.to_vec();
-    let nations_with_demand: Vec<NationId> =
-        by_sector.keys().map(|(n, _)| *n).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-    let sector_img = save(
-        "shortages_by_sector.svg",
-        Matrix {
-            title: "Shortage by nation and sector, whole run".into(),
-            row_label: "nation".into(),
-            col_label: "sector".into(),
-            unit: "tonnes".into(),
-            rows: nations_with_demand.iter().map(|n| s.nation_code(*n).to_string()).collect(),
-            cols: sectors.iter().map(|x| x.as_str().to_string()).collect(),
-            values: nations_with_demand
-                .iter()
-                .map(|n| sectors.iter().map(|sec| by_sector.get(&(*n, *sec)).copied().unwrap_or(0.0).round()).collect())
-                .collect(),
-        }
-        .svg(),
-    )?;
+    series
+}
 
-    // Trade flows per commodity (refined), who supplied whom.
-    let mut flow_imgs = Vec::new();
+/// Who supplied whom, per commodity (refined), over the whole run.
+fn flow_charts(data: &RunData, charts: &mut Charts) -> std::io::Result<Figures> {
+    let s = &data.scenario;
+    let mut out = Vec::new();
     for (c, commodity) in s.commodities.iter().enumerate() {
         let m = MarketId::refined(CommodityId(c as u16));
         let mut flows: BTreeMap<(NationId, NationId), f64> = BTreeMap::new();
         for r in &data.records {
-            for (k, (q, _)) in
-                r.flows.range(engine::record::FlowKey { market: m, from: NationId(0), to: NationId(0) }..)
-            {
-                if k.market != m {
-                    break;
-                }
+            let start = engine::record::FlowKey { market: m, from: NationId(0), to: NationId(0) };
+            for (k, (q, _)) in r.flows.range(start..).take_while(|(k, _)| k.market == m) {
                 *flows.entry((k.from, k.to)).or_default() += q.0 as f64 / 1000.0;
             }
         }
@@ -217,10 +285,14 @@ pub fn write(data: &RunData, dir: &Path) -> std::io::Result<ReportSummary> {
                 .map(|f| to.iter().map(|t| flows.get(&(*f, *t)).copied().unwrap_or(0.0).round()).collect())
                 .collect(),
         };
-        flow_imgs.push((commodity.name.clone(), save(&format!("flows_{}.svg", commodity.code), matrix.svg())?));
+        out.push((commodity.name.clone(), charts.save(&format!("flows_{}.svg", commodity.code), matrix.svg())?));
     }
+    Ok(out)
+}
 
-    // Restrictions over time.
+/// The restrictions in force over time, with injects marked; returns the chart and the tick
+/// after the last recorded one.
+fn restriction_chart(data: &RunData, charts: &mut Charts) -> std::io::Result<(String, u32)> {
     let mut spans: BTreeMap<String, (u32, u32, String)> = BTreeMap::new();
     let end = data.records.last().map_or(0, |r| r.tick.0 + 1);
     for r in &data.records {
@@ -239,21 +311,19 @@ pub fn write(data: &RunData, dir: &Path) -> std::io::Result<ReportSummary> {
         .iter()
         .filter_map(|j| j.input.event().map(|e| Marker { x: f64::from(j.tick), label: format!("inject: {}", e.name) }))
         .collect();
-    let restriction_img = save(
-        "restrictions.svg",
-        Timeline {
-            title: "Export restrictions and tariffs in force".into(),
-            x_label: "tick".into(),
-            x_max: f64::from(end),
-            rows: rows.clone(),
-            markers: inject_marks,
-        }
-        .svg(),
-    )?;
+    let timeline = Timeline {
+        title: "Export restrictions and tariffs in force".into(),
+        x_label: "tick".into(),
+        x_max: f64::from(end),
+        rows,
+        markers: inject_marks,
+    };
+    Ok((charts.save("restrictions.svg", timeline.svg())?, end))
+}
 
-    let highlights = highlights(data, &wanted_total);
-
-    // The page.
+/// The page's head, title, run facts and the summary of the biggest moves.
+fn page_head(html: &mut String, data: &RunData, end: u32, highlights: &[String]) {
+    let s = &data.scenario;
     let title = format!("Chokepoint after-action report — run {} ({}, seed {})", data.run, s.name, data.meta.seed);
     let _ = write!(
         html,
@@ -280,28 +350,32 @@ th:first-child, td:first-child {{ text-align: left; }} .note {{ color: #555; }}
         status = data.meta.status.as_str(),
         digest = data.records.last().map(|r| r.digest.to_string()).unwrap_or_default(),
     );
-    for h in &highlights {
+    for h in highlights {
         let _ = writeln!(html, "<li>{}</li>", escape(h));
     }
-    html.push_str("</ul>\n<h2>Clearing prices</h2>\n<p class=\"note\">World clearing price per tick at both stages; where a nation restricted its exports, its domestic price is drawn too. Dashed red lines mark events and injects as they take effect.</p>\n");
-    for (name, img) in &price_imgs {
-        let _ = writeln!(html, "<img src=\"{img}\" alt=\"{} clearing price\">", escape(name));
+    html.push_str("</ul>\n");
+}
+
+/// A section of one figure per commodity.
+fn figures(html: &mut String, heading: &str, note: &str, figures: &Figures, alt: &str) {
+    let _ = write!(html, "<h2>{heading}</h2>\n{note}");
+    for (name, img) in figures {
+        let _ = writeln!(html, "<img src=\"{img}\" alt=\"{} {alt}\">", escape(name));
     }
-    html.push_str("<h2>Strategic stockpile cover</h2>\n");
-    if cover_imgs.is_empty() {
-        html.push_str("<p>No nation keeps a strategic stockpile in this scenario.</p>\n");
-    }
-    for (name, img) in &cover_imgs {
-        let _ = writeln!(html, "<img src=\"{img}\" alt=\"{} stockpile cover\">", escape(name));
-    }
+}
+
+/// The shortage charts and the table of unmet demand (left open for the next section).
+fn shortage_section(html: &mut String, data: &RunData, shortages: &Shortages) {
+    let s = &data.scenario;
     let _ = writeln!(
         html,
-        "<h2>Shortages</h2>\n<img src=\"{shortage_img}\" alt=\"shortage by nation over time\">\n<img src=\"{sector_img}\" alt=\"shortage by nation and sector\">"
+        "<h2>Shortages</h2>\n<img src=\"{}\" alt=\"shortage by nation over time\">\n<img src=\"{}\" alt=\"shortage by nation and sector\">",
+        shortages.over_time, shortages.by_sector
     );
     html.push_str(
         "<table><tr><th>nation</th><th>commodity</th><th>wanted (t)</th><th>unmet (t)</th><th>unmet share</th></tr>\n",
     );
-    for ((n, c), (wanted, short)) in wanted_total.iter().filter(|(_, (_, short))| *short > 0) {
+    for ((n, c), (wanted, short)) in shortages.totals.iter().filter(|(_, (_, short))| *short > 0) {
         let _ = writeln!(
             html,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}%</td></tr>",
@@ -312,13 +386,13 @@ th:first-child, td:first-child {{ text-align: left; }} .note {{ color: #555; }}
             *short as f64 * 100.0 / (*wanted).max(1) as f64
         );
     }
-    html.push_str("</table>\n<h2>Trade flows</h2>\n");
-    for (name, img) in &flow_imgs {
-        let _ = writeln!(html, "<img src=\"{img}\" alt=\"{} trade flows\">", escape(name));
-    }
+}
+
+/// The restrictions timeline and the table of everything that happened, ending the page.
+fn events_section(html: &mut String, data: &RunData, restrictions: &str) {
     let _ = writeln!(
         html,
-        "<h2>Restrictions, injects and decisions</h2>\n<img src=\"{restriction_img}\" alt=\"restrictions timeline\">"
+        "<h2>Restrictions, injects and decisions</h2>\n<img src=\"{restrictions}\" alt=\"restrictions timeline\">"
     );
     html.push_str("<p class=\"note\">Alliances are not modelled in this version, so there is no alliance timeline.</p>\n<table><tr><th>effective tick</th><th>what happened</th></tr>\n");
     for r in &data.records {
@@ -337,9 +411,6 @@ th:first-child, td:first-child {{ text-align: left; }} .note {{ color: #555; }}
         );
     }
     html.push_str("</table>\n</body></html>\n");
-    let index = dir.join("index.html");
-    std::fs::write(&index, html)?;
-    Ok(ReportSummary { index, charts, highlights })
 }
 
 /// The short text summary: largest price change, worst shortage, largest stockpile drawdown,
