@@ -19,6 +19,8 @@ pub mod observation;
 pub mod refiner;
 pub mod rng;
 pub mod small_map;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod units;
 
 pub use action::{AgentActions, Order, Side};

@@ -35,3 +35,46 @@ pub fn decide(spec: &AgentSpec, obs: &AgentObservation, ctx: &Context) -> AgentA
     }
     AgentActions { agent: obs.agent, memory, orders, produce, consume: Vec::new() }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{CommodityId, NationId};
+    use crate::rng::Streams;
+    use crate::testing::{observation, public};
+    use crate::units::Price;
+
+    fn mine(unit_cost: i64) -> AgentSpec {
+        AgentSpec::Miner {
+            nation: NationId(0),
+            commodity: CommodityId(0),
+            capacity_per_tick: Quantity(1_000),
+            unit_cost: Price(unit_cost),
+            inventory_cap_ticks: 4,
+        }
+    }
+
+    fn decide_at(spec: &AgentSpec, ore_price: i64, stock: i64) -> AgentActions {
+        let public = public(ore_price, ore_price * 2);
+        let streams = Streams::new(1);
+        let mut obs = observation(5, 0, 1_000);
+        obs.holdings.set(MarketId::ore(CommodityId(0)), Quantity(stock));
+        crate::decide(spec, &obs, &public, &streams)
+    }
+
+    #[test]
+    fn a_mine_runs_full_above_cost_and_at_half_below() {
+        assert_eq!(decide_at(&mine(1_000), 2_000, 0).produce, Quantity(1_000));
+        assert_eq!(decide_at(&mine(3_000), 2_000, 0).produce, Quantity(500));
+    }
+
+    #[test]
+    fn a_full_yard_stops_production_and_everything_held_is_offered_no_lower_than_cost() {
+        let a = decide_at(&mine(1_000), 2_000, 4_000);
+        assert_eq!(a.produce, Quantity::ZERO, "four ticks of output already in the yard");
+        let [sell] = &a.orders[..] else { panic!("one sell order: {:?}", a.orders) };
+        assert_eq!((sell.side, sell.quantity), (Side::Sell, Quantity(4_000)));
+        let below = decide_at(&mine(5_000), 2_000, 100);
+        assert!(below.orders.iter().all(|o| o.limit >= Price(5_000)), "never asks below cost: {:?}", below.orders);
+    }
+}

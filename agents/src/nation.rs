@@ -72,3 +72,57 @@ pub fn cover_tenths_of_days(stock: Quantity, consumption_per_tick: Quantity, tic
     }
     Some((stock.0 as i128 * i128::from(tick_days) * 10 / consumption_per_tick.0 as i128) as i64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::CommodityId;
+    use crate::rng::Streams;
+    use crate::testing::{observation, public};
+    use crate::units::Price;
+
+    fn pile(stock: i64, shortage: i64) -> StockpileView {
+        StockpileView {
+            commodity: CommodityId(0),
+            stock: Quantity(stock),
+            target_days: 70,
+            buy_max_price_bp: 11_000,
+            release_price_bp: 25_000,
+            release_on_shortage: true,
+            consumption_per_tick: Quantity(1_000),
+            shortage_last_tick: Quantity(shortage),
+            ordered_release: Quantity::ZERO,
+            price_forecast: Price(3_000),
+            demand_forecast: Quantity(1_000),
+        }
+    }
+
+    fn decide_with(cash: i64, pile: StockpileView, refined_price: i64) -> AgentActions {
+        let public = public(2_000, refined_price);
+        let mut obs = observation(0, cash, 0);
+        obs.stockpiles = vec![pile];
+        let spec = crate::observation::AgentSpec::Nation { nation: NationId(0) };
+        crate::decide(&spec, &obs, &public, &Streams::new(1))
+    }
+
+    #[test]
+    fn an_agency_below_target_buys_a_share_of_the_gap_within_its_treasury() {
+        // Target: 70 days of 1,000 kg a week = 10,000 kg; it holds 0 and fills over 26 ticks.
+        let a = decide_with(1_000_000_000, pile(0, 0), 3_000);
+        let [buy] = &a.orders[..] else { panic!("one bid: {:?}", a.orders) };
+        assert_eq!((buy.side, buy.quantity), (Side::Buy, Quantity(10_000 / 26)));
+        let poor = decide_with(100, pile(0, 0), 3_000);
+        assert!(poor.orders.iter().all(|o| o.limit.value_of(o.quantity) <= Money(100)));
+    }
+
+    #[test]
+    fn an_agency_releases_when_its_industry_went_short_and_not_above_the_ceiling_buys() {
+        let a = decide_with(1_000_000_000, pile(5_000, 700), 3_000);
+        let [sell] = &a.orders[..] else { panic!("one release: {:?}", a.orders) };
+        assert_eq!(sell.side, Side::Sell);
+        assert!(sell.domestic_only, "a release goes to its own industry");
+        assert!(sell.quantity >= Quantity(700));
+        let dear = decide_with(1_000_000_000, pile(0, 0), 3_400);
+        assert!(dear.orders.is_empty(), "the price is above 110% of the reference: {:?}", dear.orders);
+    }
+}

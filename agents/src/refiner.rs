@@ -116,3 +116,53 @@ const HOARD_TRIGGER_BP: i64 = 11_500;
 fn unit_cost_with_ore(processing: Price, ore: Price, yield_bp: i64) -> Price {
     processing + ore.scale_floor(BP_PER_ONE, yield_bp)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{CommodityId, NationId};
+    use crate::rng::Streams;
+    use crate::testing::{observation, public};
+
+    fn refinery() -> AgentSpec {
+        AgentSpec::Refiner {
+            nation: NationId(0),
+            commodity: CommodityId(0),
+            capacity_per_tick: Quantity(1_000),
+            unit_cost: Price(500),
+            yield_bp: 10_000,
+            ore_target_ticks: 2,
+            hoard_ticks: 0,
+        }
+    }
+
+    fn decide_with(ore: i64, refined_stock: i64) -> AgentActions {
+        let public = public(2_000, 3_000);
+        let streams = Streams::new(1);
+        let mut obs = observation(8, 0, 1_000);
+        obs.holdings.set(MarketId::ore(CommodityId(0)), Quantity(ore));
+        obs.holdings.set(MarketId::refined(CommodityId(0)), Quantity(refined_stock));
+        crate::decide(&refinery(), &obs, &public, &streams)
+    }
+
+    #[test]
+    fn a_refinery_refines_what_its_ore_allows_and_buys_ore_to_its_target() {
+        let a = decide_with(600, 0);
+        assert_eq!(a.produce, Quantity(600), "ore on hand limits the run");
+        let bought: Quantity = a.orders.iter().filter(|o| o.side == Side::Buy).map(|o| o.quantity).sum();
+        // A run next tick plus two ticks' buffer: 3,000 kg of ore, none of it left.
+        assert_eq!(bought, Quantity(3_000));
+        let bearable = Price(3_000 - 500);
+        assert!(
+            a.orders.iter().filter(|o| o.side == Side::Buy).all(|o| o.limit <= bearable.scale_floor(10_030, 10_000))
+        );
+    }
+
+    #[test]
+    fn a_full_warehouse_refines_nothing_more_and_offers_its_stock() {
+        let a = decide_with(5_000, 8_000);
+        assert_eq!(a.produce, Quantity::ZERO, "eight ticks of output unsold");
+        let sold: Quantity = a.orders.iter().filter(|o| o.side == Side::Sell).map(|o| o.quantity).sum();
+        assert_eq!(sold, Quantity(8_000));
+    }
+}

@@ -316,8 +316,9 @@ fn no_delay(stream: std::io::Result<tokio::net::TcpStream>) -> std::io::Result<t
     stream
 }
 
-/// Serves `scenario` on `listener` until the run ends, fails, or `shutdown` resolves.
-/// `on_ready` is called once the server accepts connections, with the run id.
+/// Serves `scenario` on `listener` until the run ends, fails, or `shutdown` resolves. The
+/// listener is already bound, so the caller knows the address (and can print it) before this
+/// is called.
 pub async fn serve(
     listener: TcpListener,
     scenario: Arc<Scenario>,

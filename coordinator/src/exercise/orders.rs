@@ -202,3 +202,82 @@ fn policy_event(
     }
     Ok(event)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exercise::Setup;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn game() -> Game {
+        let text = include_str!("../../../scenarios/tiny.toml");
+        let s = Arc::new(engine::scenario::parse(text, "tiny.toml").expect("tiny"));
+        let setup = Setup {
+            players: vec![NationId(2)],
+            turn_ticks: 4,
+            deadline: Duration::from_secs(60),
+            tick_interval: Duration::from_secs(1),
+        };
+        let e = engine::Engine::new(s.clone());
+        Game::new(s, setup, &e)
+    }
+
+    fn submit(orders: Vec<Value>) -> Result<Submission, Vec<FieldError>> {
+        validate(&game(), NationId(2), &OrdersBody { orders, comment: "plan".into() })
+    }
+
+    fn field_of(result: Result<Submission, Vec<FieldError>>) -> String {
+        let errors = result.expect_err("refused");
+        errors[0].field.clone()
+    }
+
+    #[test]
+    fn a_valid_buy_and_a_policy_order_are_accepted() {
+        let sub = submit(vec![
+            json!({"type": "buy", "commodity": "dy", "quantity_t": 1.5, "limit_usd_per_kg": 400.0}),
+            json!({"type": "policy", "event": {"action": "stockpile_target", "commodity": "dy", "target_days": 120}}),
+        ])
+        .expect("valid");
+        assert_eq!(sub.orders.len(), 1);
+        assert_eq!(sub.orders[0].quantity, Quantity(1_500));
+        assert_eq!(sub.events.len(), 1);
+        assert_eq!(sub.events[0].name, "CC-stockpile_target-t0-1");
+        assert_eq!(sub.comment, "plan");
+    }
+
+    #[test]
+    fn each_bad_order_names_its_field() {
+        let buy =
+            |q: f64, limit: f64| json!({"type": "buy", "commodity": "dy", "quantity_t": q, "limit_usd_per_kg": limit});
+        assert_eq!(field_of(submit(vec![json!({"type": "buy", "commodity": "zz"})])), "commodity");
+        assert_eq!(field_of(submit(vec![buy(0.0, 400.0)])), "quantity_t");
+        assert_eq!(field_of(submit(vec![buy(1.0, 1.0e9)])), "limit_usd_per_kg");
+        assert_eq!(field_of(submit(vec![buy(1.0e6, 14_999.0)])), "quantity_t", "beyond the treasury");
+        let sell = json!({"type": "sell", "commodity": "co", "quantity_t": 1.0, "limit_usd_per_kg": 30.0});
+        assert_eq!(field_of(submit(vec![sell])), "quantity_t", "CC holds no cobalt reserve");
+        assert_eq!(field_of(submit(vec![json!({"type": "teleport"})])), "type");
+        let other = json!({"type": "policy", "event": {"action": "export_ban", "nation": "BB", "commodity": "dy"}});
+        assert_eq!(field_of(submit(vec![other])), "event.nation");
+        let unknown = json!({"type": "policy", "event": {"action": "export_ban", "commodity": "xx"}});
+        assert_eq!(field_of(submit(vec![unknown])), "event.commodity");
+    }
+
+    #[test]
+    fn one_bad_order_refuses_the_whole_submission_with_every_error() {
+        let errors = submit(vec![
+            json!({"type": "buy", "commodity": "dy", "quantity_t": 1.0, "limit_usd_per_kg": 400.0}),
+            json!({"type": "buy", "commodity": "zz"}),
+            json!({"type": "accept_proposal", "id": 99}),
+        ])
+        .expect_err("refused");
+        let at: Vec<(usize, &str)> = errors.iter().map(|e| (e.index, e.field.as_str())).collect();
+        assert_eq!(at, vec![(1, "commodity"), (2, "id")]);
+    }
+
+    #[test]
+    fn a_player_can_lift_only_its_own_restrictions() {
+        let lift = json!({"type": "policy", "event": {"action": "lift", "target": "bb-dy-quota"}});
+        assert_eq!(field_of(submit(vec![lift])), "event.target", "BB's quota is not CC's to lift");
+    }
+}

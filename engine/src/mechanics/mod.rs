@@ -86,3 +86,6 @@ pub fn capacity_now(state: &WorldState, agent: AgentId) -> Quantity {
     }
     state.agents[agent.index()].capacity
 }
+
+#[cfg(test)]
+mod tests;

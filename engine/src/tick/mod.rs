@@ -59,3 +59,6 @@ pub(crate) struct Ctx<'a> {
     pub record: &'a mut TickRecord,
     pub ledger: &'a mut Ledger,
 }
+
+#[cfg(test)]
+mod tests;
