@@ -75,6 +75,21 @@ impl Hosts {
         Hosts::new(hosts, placement)
     }
 
+    /// Hands each host the observations of the agents it runs.
+    fn submit_split(&mut self, batch: ObservationBatch) -> Result<(), HostError> {
+        let ObservationBatch { tick, seed, public, agents } = batch;
+        let mut per_host: Vec<Vec<AgentObservation>> = (0..self.hosts.len())
+            .map(|h| Vec::with_capacity(self.placement.host_of.iter().filter(|&&x| x == h).count()))
+            .collect();
+        for obs in agents {
+            per_host[self.placement.host_of[obs.agent.index()]].push(obs);
+        }
+        for (host, agents) in self.hosts.iter_mut().zip(per_host) {
+            host.submit(ObservationBatch { tick, seed, public: public.clone(), agents })?;
+        }
+        Ok(())
+    }
+
     /// Hands every host its agents' observations, then collects every host's actions (the
     /// barrier), and returns one action per agent in agent order with the rejections made on
     /// the way, sorted by agent.
@@ -85,16 +100,13 @@ impl Hosts {
         times: &mut crate::sim::PhaseTimes,
     ) -> Result<TickActions, HostError> {
         let started = std::time::Instant::now();
-        let ObservationBatch { tick, seed, public, agents } = batch;
-        let agent_count = agents.len();
-        let mut per_host: Vec<Vec<AgentObservation>> = (0..self.hosts.len())
-            .map(|h| Vec::with_capacity(self.placement.host_of.iter().filter(|&&x| x == h).count()))
-            .collect();
-        for obs in agents {
-            per_host[self.placement.host_of[obs.agent.index()]].push(obs);
-        }
-        for (host, agents) in self.hosts.iter_mut().zip(per_host) {
-            host.submit(ObservationBatch { tick, seed, public: public.clone(), agents })?;
+        let (tick, agent_count) = (batch.tick, batch.agents.len());
+        if let [host] = &mut self.hosts[..] {
+            // One host runs everyone: the batch goes as it is (on a large world the
+            // observations are the tick's largest allocation; no second copy is made).
+            host.submit(batch)?;
+        } else {
+            self.submit_split(batch)?;
         }
         times.observe += started.elapsed();
         let started = std::time::Instant::now();

@@ -27,22 +27,26 @@ pub(super) struct Names {
 
 impl Names {
     pub(super) fn of_file(raw: &RawFile) -> Names {
-        let base = raw.nations.len();
-        let mines = raw.miners.iter().enumerate().map(|(i, m)| (miner_name(m, i), base + i));
-        let refineries =
-            raw.refiners.iter().enumerate().map(|(i, r)| (refiner_name(r, i), base + raw.miners.len() + i));
-        let mut sites = BTreeMap::new();
-        for (name, agent) in mines.chain(refineries) {
-            sites.entry(name).or_insert(AgentId(agent as u32));
-        }
-        Names {
+        let mut names = Names {
             nations: raw.nations.iter().map(|n| n.id.clone()).collect(),
             commodities: raw.commodities.iter().map(|c| c.id.clone()).collect(),
             lanes: raw.lanes.iter().map(|l| l.id.clone()).collect(),
             alliances: raw.alliances.iter().map(|a| a.id.clone()).collect(),
             events: event_names(&raw.events),
-            sites,
+            sites: BTreeMap::new(),
+        };
+        // Only an outage names a site: a large world without one never builds the table.
+        if !raw.events.iter().any(|e| e.action == "site_outage") {
+            return names;
         }
+        let base = raw.nations.len();
+        let mines = raw.miners.iter().enumerate().map(|(i, m)| (miner_name(m, i), base + i));
+        let refineries =
+            raw.refiners.iter().enumerate().map(|(i, r)| (refiner_name(r, i), base + raw.miners.len() + i));
+        for (name, agent) in mines.chain(refineries) {
+            names.sites.entry(name).or_insert(AgentId(agent as u32));
+        }
+        names
     }
 
     /// The names of a validated scenario, for validating `events` against it.
