@@ -75,7 +75,9 @@ fn restore(store: &Store, run: RunId, scenario: Arc<Scenario>, state: WorldState
     for entry in store.journal(run)? {
         let due = match entry.input {
             JournalInput::Orders { .. } => entry.tick >= engine.state().tick.0,
-            _ => entry.tick > engine.state().tick.0,
+            JournalInput::Inject(_) | JournalInput::Message { .. } | JournalInput::Note { .. } => {
+                entry.tick > engine.state().tick.0
+            }
         };
         if due {
             engine.apply_input(entry.tick, entry.input).map_err(|e| HistoryError::Refused(e.to_string()))?;

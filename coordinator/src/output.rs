@@ -181,7 +181,7 @@ impl CsvOutputs {
             let (commodity, stage) = match &def.spec {
                 agents::AgentSpec::Miner { commodity, .. } => (*commodity, "ore"),
                 agents::AgentSpec::Refiner { commodity, .. } => (*commodity, "refined"),
-                _ => continue,
+                agents::AgentSpec::Nation { .. } | agents::AgentSpec::Manufacturer { .. } => continue,
             };
             let owner = s.site(*site).map_or("", |x| x.owner_code.as_str());
             writeln!(
@@ -268,7 +268,7 @@ impl Summary {
             let market = match spec {
                 agents::AgentSpec::Miner { commodity, .. } => MarketId::ore(*commodity),
                 agents::AgentSpec::Refiner { commodity, .. } => MarketId::refined(*commodity),
-                _ => continue,
+                agents::AgentSpec::Nation { .. } | agents::AgentSpec::Manufacturer { .. } => continue,
             };
             let e = self.investments.entry((spec.nation(), market)).or_default();
             e.0 += 1;

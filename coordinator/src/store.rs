@@ -197,7 +197,7 @@ impl JournalInput {
     pub fn event(&self) -> Option<&Event> {
         match self {
             JournalInput::Inject(e) => Some(e),
-            _ => None,
+            JournalInput::Orders { .. } | JournalInput::Message { .. } | JournalInput::Note { .. } => None,
         }
     }
 }

@@ -213,7 +213,10 @@ impl Policies {
             .iter()
             .filter_map(|(r, _)| match r {
                 Restriction::ExportQuota { size, .. } => Some(*size),
-                _ => None,
+                Restriction::ExportBan { .. }
+                | Restriction::ExportLicensing { .. }
+                | Restriction::ExportTariff { .. }
+                | Restriction::ImportTariff { .. } => None,
             })
             .collect();
         (MarketRules { rules, allies }, quotas)

@@ -195,10 +195,23 @@ fn policy_event(
                 return Err(("event.target".into(), format!("{code} has no restriction in force named \"{target}\"")));
             }
         }
-        EventKind::JoinAlliance { alliance, .. } if !game.scenario.alliance(*alliance).open => {
-            return Err(("event.alliance".into(), "that alliance does not take new members".into()));
+        EventKind::JoinAlliance { alliance, .. } => {
+            if !game.scenario.alliance(*alliance).open {
+                return Err(("event.alliance".into(), "that alliance does not take new members".into()));
+            }
         }
-        _ => {}
+        // The actions a player may order act for its own nation (checked above) and need no
+        // more than the scenario's own validation.
+        EventKind::Restrict(_)
+        | EventKind::StockpileTarget { .. }
+        | EventKind::StockpileRelease { .. }
+        | EventKind::LeaveAlliance { .. }
+        | EventKind::Subsidy { .. }
+        | EventKind::RdFunding { .. } => {}
+        // Not among the actions a player may order (refused above).
+        EventKind::DemandShock { .. } | EventKind::SiteOutage { .. } | EventKind::LaneDisruption { .. } => {
+            return Err(("event.action".into(), "is not a player's order".into()));
+        }
     }
     Ok(event)
 }

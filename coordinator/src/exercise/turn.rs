@@ -188,7 +188,9 @@ fn take_inbox(
     for (source, input) in std::mem::take(&mut game.inbox) {
         let tick = match &input {
             JournalInput::Inject(e) => e.tick.0,
-            _ => engine.state().tick.0,
+            JournalInput::Orders { .. } | JournalInput::Message { .. } | JournalInput::Note { .. } => {
+                engine.state().tick.0
+            }
         };
         if let Err(reason) = engine.apply_input(tick, input.clone()) {
             game.notes.push(NoteRow {

@@ -88,7 +88,7 @@ impl Validator<'_> {
             let product = match site_spec {
                 AgentSpec::Miner { commodity, .. } => MarketId::ore(*commodity),
                 AgentSpec::Refiner { commodity, .. } => MarketId::refined(*commodity),
-                _ => {
+                AgentSpec::Nation { .. } | AgentSpec::Manufacturer { .. } => {
                     self.fail(&p.key("site"), format!("\"{}\" is not a mine or refinery", o.site));
                     continue;
                 }
