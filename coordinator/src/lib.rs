@@ -15,6 +15,7 @@ pub mod debrief;
 pub mod exercise;
 pub mod history;
 pub mod hosts;
+pub mod journal;
 pub mod metrics;
 pub mod output;
 pub mod remote;

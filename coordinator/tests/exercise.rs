@@ -321,14 +321,178 @@ fn an_exercise_over_http_from_tokens_to_replay() {
     assert!(fork.contains("Run 2"), "{fork}");
 }
 
+/// Limits are per token, never per address: one client's bad token does not lock out another
+/// player's good one (every request here comes from the same address), a token that asks too
+/// often is slowed alone, and past the global cap only players already in carry on.
 #[test]
-fn failed_logins_are_rate_limited() {
-    let ex = start("CC", &["--turn", "1", "--deadline", "60s"]);
+fn one_bad_token_does_not_block_another_players_good_one() {
+    let ex = start("CC,DD", &["--turn", "1", "--deadline", "60s"]);
+    let a = &ex.addr;
+    assert_eq!(ex.get("/api/whoami", "CC").0, 200, "CC logs in first");
     for _ in 0..10 {
-        assert_eq!(http(&ex.addr, "GET", "/api/whoami", Some("guess"), None).0, 401);
+        assert_eq!(http(a, "GET", "/api/whoami", Some("stale-tab-token"), None).0, 401);
     }
-    assert_eq!(http(&ex.addr, "GET", "/api/whoami", Some("guess"), None).0, 429);
-    assert_eq!(ex.get("/api/whoami", "CC").0, 429, "even a good token waits out the minute from that address");
+    assert_eq!(http(a, "GET", "/api/whoami", Some("stale-tab-token"), None).0, 429, "that token is refused");
+    assert_eq!(ex.get("/api/whoami", "CC").0, 200, "another player's good token still works");
+    assert_eq!(ex.get("/api/control", "control").0, 200, "and control's");
+    assert_eq!(http(a, "GET", "/api/whoami", Some("another-typo"), None).0, 401, "another wrong token is its own");
+    // A token asking far too often is slowed, alone.
+    let statuses: Vec<u16> = (0..200).map(|_| ex.get("/api/whoami", "DD").0).collect();
+    assert!(statuses.contains(&429), "DD was never slowed down: {statuses:?}");
+    assert_eq!(ex.get("/api/whoami", "CC").0, 200, "CC is not slowed by DD's requests");
+    // Past the global cap of failed logins, those already in carry on; nobody new gets in.
+    for i in 0..320 {
+        let status = http(a, "GET", "/api/whoami", Some(&format!("guess-{i}")), None).0;
+        assert!(status == 401 || status == 429, "{status}");
+    }
+    assert_eq!(http(a, "GET", "/api/whoami", Some("guess-new"), None).0, 429);
+    assert_eq!(ex.get("/api/whoami", "CC").0, 200, "a player already in carries on");
+    assert_eq!(ex.get("/api/whoami", "control").0, 200, "so does control");
+    // An oversized body is refused before it is read.
+    let huge = json!({"orders": [], "comment": "x".repeat(300 * 1024)});
+    assert_eq!(ex.post("/api/orders", "CC", huge).0, 413);
+}
+
+/// The tools of a real exercise over HTTP: situation reports with filled and unfilled orders,
+/// a `lift` of a restriction imposed during the exercise (by a player, by control and in a
+/// fork's events), an empty submission that would silently replace a sealed one, control's
+/// adjudication, a deadline for one turn, a rollback that replay and debrief follow, and
+/// "end" recorded as completed, which `resume` continues only under AI, into a new folder.
+#[test]
+fn situation_reports_lift_rollback_and_the_end() {
+    let mut ex = start("BB,CC", &["--turn", "2", "--deadline", "120s"]);
+    let orders = |role: &str, body: Value| {
+        let (status, v) = ex.post("/api/orders", role, body);
+        assert_eq!(status, 200, "{role}: {v}");
+    };
+    let zero = ex.post(
+        "/api/orders",
+        "CC",
+        json!({"orders": [{"type": "buy", "commodity": "dy", "quantity_t": 0.0001, "limit_usd_per_kg": 400}]}),
+    );
+    assert_eq!((zero.0, order_errors(&zero.1)), (422, vec![(0, "quantity_t".to_string())]), "no 0 kg order");
+    // Turn 1: BB bans dy exports to CC; CC bids high (filled) and far too low (outbid).
+    orders(
+        "CC",
+        json!({"orders": [
+        {"type": "buy", "commodity": "dy", "quantity_t": 1, "limit_usd_per_kg": 14000},
+        {"type": "buy", "commodity": "dy", "quantity_t": 2, "limit_usd_per_kg": 11},
+        {"type": "buy", "commodity": "co", "quantity_t": 5, "limit_usd_per_kg": 100}
+    ], "comment": "fill the dy reserve"}),
+    );
+    let (status, v) = ex.post("/api/orders", "CC", json!({"orders": []}));
+    assert_eq!(status, 422, "an empty submission does not silently replace a sealed one: {v}");
+    assert!(v["error"].as_str().unwrap_or("").contains("replace"), "{v}");
+    assert_eq!(ex.get("/api/player", "CC").1["my_submission"]["orders"].as_array().map(Vec::len), Some(3));
+    // Control sees the sealed orders and refuses CC's cobalt bid, with a note CC sees.
+    let sealed = ex.get("/api/control", "control").1;
+    assert_eq!(sealed["sealed"]["CC"]["orders"][2]["order"]["commodity"], "co", "{}", sealed["sealed"]);
+    let refuse = json!({"action": "refuse", "nation": "CC", "order": 3, "note": "no cobalt this turn"});
+    assert_eq!(ex.post("/api/control", "control", refuse).0, 200);
+    let cc = ex.get("/api/player", "CC").1;
+    assert_eq!(cc["my_submission"]["orders"].as_array().map(Vec::len), Some(2));
+    assert!(cc["messages"].to_string().contains("no cobalt this turn"), "CC is told: {}", cc["messages"]);
+    orders(
+        "BB",
+        json!({"orders": [{"type": "policy", "event": {"action": "export_ban", "commodity": "dy", "to": ["CC"]}}]}),
+    );
+    let v = ex.wait_for("turn 1", |v| v["status"]["turn"].as_u64() >= Some(2));
+    let report = v["sitreps"].as_array().unwrap().iter().find(|r| r["nation"] == "CC" && r["turn"] == 1).cloned();
+    let report = report.unwrap_or_else(|| panic!("CC's report on turn 1: {}", v["sitreps"]));
+    let status_of = |i: usize| report["orders"][i]["status"].as_str().unwrap_or("").to_string();
+    assert_eq!(status_of(0), "filled", "{report}");
+    assert!(report["orders"][0]["price_usd_per_kg"].as_f64().unwrap_or(0.0) > 11.0, "{report}");
+    assert_eq!(status_of(1), "not filled", "{report}");
+    assert!(report["orders"][1]["reason"].as_str().unwrap().starts_with("outbid"), "{report}");
+    assert_eq!(status_of(2), "refused", "{report}");
+    assert!(report["events"].to_string().contains("BB bans exports of dy refined to CC"), "{report}");
+    let cc = ex.get("/api/player", "CC").1;
+    assert_eq!(cc["sitreps"].as_array().map(Vec::len), Some(1), "CC sees its own report only");
+    assert!(!cc["sitreps"].to_string().contains("\"nation\":\"BB\""), "not BB's");
+
+    // A lift of a restriction imposed during the exercise: by control, and by its owner.
+    let ban = "[[events]]\ntick = 0\naction = \"export_ban\"\nnation = \"AA\"\ncommodity = \"co\"\n";
+    let (status, v) = ex.post("/api/control/inject", "control", json!({"toml": ban}));
+    assert_eq!(status, 422, "an inject needs a name: {v}");
+    assert_eq!(ex.post("/api/control/inject", "control", json!({"toml": ban, "name": "aa-co-ban"})).0, 200);
+    let (status, v) = ex.post("/api/control/inject", "control", json!({"toml": ban, "name": "aa-co-ban"}));
+    assert_eq!(status, 422, "names are unique: {v}");
+    let restrictions = ex.get("/api/player", "BB").1["public"]["restrictions"].to_string();
+    assert!(restrictions.contains("BB-export_ban-t0-0"), "{restrictions}");
+    orders("BB", json!({"orders": [{"type": "policy", "event": {"action": "lift", "target": "BB-export_ban-t0-0"}}]}));
+    orders("CC", json!({"orders": [], "comment": "waiting"}));
+    ex.wait_for("turn 2", |v| v["status"]["turn"].as_u64() >= Some(3));
+    let lift = "[[events]]\ntick = 0\naction = \"lift\"\ntarget = \"aa-co-ban\"\n";
+    let (status, v) = ex.post("/api/control/inject", "control", json!({"toml": lift, "name": "aa-co-unban"}));
+    assert_eq!(status, 200, "control lifts its own inject's restriction: {v}");
+    let v = ex.wait_for("the lift", |v| !v["public"]["restrictions"].to_string().contains("BB-export_ban-t0-0"));
+    assert!(v["events"].to_string().contains("lifted BB-export_ban-t0-0"), "{}", v["events"]);
+
+    // This turn only: a short deadline; the next turn has the usual one again.
+    let short = json!({"action": "deadline", "seconds": 1, "scope": "turn"});
+    assert_eq!(ex.post("/api/control", "control", short).0, 200);
+    let v = ex.wait_for("turn 3 at its short deadline", |v| v["status"]["turn"].as_u64() >= Some(4));
+    assert_eq!(v["status"]["deadline_s"].as_f64(), Some(120.0), "the short deadline was for one turn");
+
+    // Roll back to the start of turn 2: BB's lift is undone, the ban is in force again.
+    assert_eq!(ex.post("/api/control", "control", json!({"action": "rollback", "turn": 9})).0, 422);
+    assert_eq!(ex.post("/api/control", "control", json!({"action": "rollback", "turn": 2})).0, 200);
+    let v = ex.wait_for("the rollback", |v| v["status"]["turn"].as_u64() == Some(2));
+    assert_eq!(v["status"]["tick"].as_u64(), Some(2), "{}", v["status"]);
+    assert!(v["public"]["restrictions"].to_string().contains("BB-export_ban-t0-0"), "the ban is back");
+    assert!(v["sitreps"].as_array().unwrap().iter().all(|r| r["turn"] == 1), "later reports are gone");
+    assert_eq!(ex.post("/api/control", "control", json!({"action": "resolve"})).0, 200);
+    ex.wait_for("turn 2 again", |v| v["status"]["turn"].as_u64() >= Some(3));
+    assert_eq!(ex.post("/api/control", "control", json!({"action": "end"})).0, 200);
+    let db = ex.db.clone();
+    assert!(wait_with_timeout(&mut ex.child, Duration::from_secs(30)), "the exercise exits when control ends it");
+
+    // Recorded as completed, ended by control; replay and the debrief follow the rollback.
+    let store = coordinator::store::Store::open(&db).expect("store");
+    let meta = store.run(coordinator::store::RunId(1)).expect("run");
+    assert_eq!((meta.status.as_str(), meta.ended_by.as_deref()), ("completed", Some("control")));
+    let journal = store.journal(coordinator::store::RunId(1)).expect("journal");
+    assert!(journal.iter().any(|j| j.input.kind() == "rollback"), "the rollback is journaled");
+    let ended_at = meta.ticks_done;
+    let out_dir = meta.out_dir.clone();
+    drop(store);
+    let replay = ok(&common::chokepoint(&db, &["replay", "1"]));
+    assert!(replay.contains("recorded digests match"), "{replay}");
+    let report_dir = temp_dir("exercise-rollback-report");
+    ok(&common::chokepoint(&db, &["report", "1", "--out", &report_dir.display().to_string()]));
+    let digests = std::fs::read_to_string(std::path::Path::new(&out_dir).join("digests.csv")).unwrap();
+    assert_eq!(digests.lines().count() as u32, ended_at + 1, "the outputs were cut back at the rollback");
+
+    // A fork's events may lift what the exercise imposed; by default it ends where the parent did.
+    let events = report_dir.join("lift.toml");
+    std::fs::write(&events, "[[events]]\ntick = 3\naction = \"lift\"\ntarget = \"BB-export_ban-t0-0\"\n").unwrap();
+    let fork = ok(&common::chokepoint(
+        &db,
+        &[
+            "fork",
+            "1",
+            "--at",
+            "2",
+            "--quiet",
+            "--events",
+            &events.display().to_string(),
+            "--out",
+            &report_dir.join("fork").display().to_string(),
+        ],
+    ));
+    assert!(fork.contains(&format!("to tick {ended_at}")), "{fork}");
+
+    // `resume` continues an exercise only when asked, under AI, into a new folder.
+    let refused = common::chokepoint(&db, &["resume", "1", "--quiet"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--ai"), "{}", String::from_utf8_lossy(&refused.stderr));
+    let ai_out = report_dir.join("ai");
+    ok(&common::chokepoint(&db, &["resume", "1", "--ai", "--quiet", "--out", &ai_out.display().to_string()]));
+    let ai_digests = std::fs::read_to_string(ai_out.join("digests.csv")).unwrap();
+    assert_eq!(ai_digests.lines().count(), 61, "continued to the scenario's end");
+    let again = std::fs::read_to_string(std::path::Path::new(&out_dir).join("digests.csv")).unwrap();
+    assert_eq!(again, digests, "the exercise's own outputs are left as they were");
+    let _ = std::fs::remove_dir_all(report_dir);
 }
 
 /// Three players and control in a real headless Chromium (tests/browser/exercise.mjs).
@@ -401,6 +565,7 @@ fn the_exercise_over_grpc() {
                 ..OrderSpec::default()
             }],
             comment: String::new(),
+            replace: false,
         };
         let e = client.submit_orders(with(&ex.tokens["CC"], bad)).await.expect_err("invalid");
         assert_eq!(e.code(), tonic::Code::InvalidArgument);
@@ -412,6 +577,7 @@ fn the_exercise_over_grpc() {
                 ..OrderSpec::default()
             }],
             comment: "by bot".into(),
+            replace: false,
         };
         let ok = client.submit_orders(with(&ex.tokens["CC"], good)).await.expect("accepted").into_inner();
         assert!(ok.json.contains("accepted"), "{}", ok.json);

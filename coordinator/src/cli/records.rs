@@ -76,9 +76,11 @@ pub(super) fn show(db: &Path, run: u64) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub(super) fn resume(db: &Path, run: u64, quiet: bool) -> anyhow::Result<ExitCode> {
+/// `under_ai`: continue an exercise under AI, into this folder (or the default one).
+pub(super) fn resume(db: &Path, run: u64, under_ai: Option<Option<PathBuf>>, quiet: bool) -> anyhow::Result<ExitCode> {
     let store = open_store(db)?;
-    let (meta, summary) = history::resume(store, RunId(run), None, !quiet)?;
+    let options = history::ResumeOptions { snapshot_every: None, progress: !quiet, under_ai };
+    let (meta, summary) = history::resume(store, RunId(run), options)?;
     let s = history::scenario_of(&meta)?;
     print!("{}", summary.render(&s));
     println!("Run {run} resumed to tick {} ({}); outputs in {}", meta.ticks_done, meta.status.as_str(), meta.out_dir);
@@ -103,20 +105,15 @@ pub(super) fn replay(db: &Path, run: u64, from: u32, to: Option<u32>) -> anyhow:
     }
 }
 
-pub(super) fn fork(
-    db: &Path,
-    run: u64,
-    at: u32,
-    seed: Option<u64>,
-    events: Option<PathBuf>,
-    out: Option<PathBuf>,
-    quiet: bool,
-) -> anyhow::Result<ExitCode> {
+pub(super) fn fork(db: &Path, run: u64, at: u32, options: history::ForkOptions) -> anyhow::Result<ExitCode> {
     let store = open_store(db)?;
-    let (id, meta, summary) = history::fork(store, RunId(run), at, seed, events.as_deref(), out, !quiet)?;
+    let (id, meta, summary) = history::fork(store, RunId(run), at, options)?;
     let s = history::scenario_of(&meta)?;
     print!("{}", summary.render(&s));
-    println!("Run {id} forked from run {run} at tick {at}, seed {}; outputs in {}", meta.seed, meta.out_dir);
+    println!(
+        "Run {id} forked from run {run} at tick {at}, seed {}, to tick {}; outputs in {}",
+        meta.seed, meta.ticks, meta.out_dir
+    );
     Ok(ExitCode::SUCCESS)
 }
 

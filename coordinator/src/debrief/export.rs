@@ -139,7 +139,7 @@ pub fn tables(data: &RunData) -> Vec<Table> {
         odesc.push(match &j.input {
             JournalInput::Inject(e) => format!("{}: {:?}", e.name, e.kind),
             JournalInput::Orders { nation, orders } => format!("nation #{}: {orders:?}", nation.0),
-            other => other.describe(),
+            other => other.describe(s),
         });
     }
     vec![

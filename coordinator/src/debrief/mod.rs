@@ -38,7 +38,7 @@ pub fn collect(store: &Store, run: RunId) -> Result<RunData, HistoryError> {
     // a fork starts from its branch snapshot.
     let mut engine = if first_tick == 0 && meta.parent.is_none() {
         let mut engine = crate::sim::Sim::embedded(std::sync::Arc::new(history::scenario_of(&meta)?));
-        for entry in store.journal(run)? {
+        for entry in store.live_journal(run)? {
             engine.apply_input(entry.tick, entry.input).map_err(|e| HistoryError::Refused(e.to_string()))?;
         }
         engine

@@ -37,7 +37,10 @@ fn markers(data: &RunData) -> Vec<Marker> {
         })
         .collect();
     for j in &data.journal {
-        out.push(Marker { x: f64::from(j.tick), label: format!("{} (by {})", j.input.describe(), j.source) });
+        out.push(Marker {
+            x: f64::from(j.tick),
+            label: format!("{} (by {})", j.input.describe(&data.scenario), j.source),
+        });
     }
     out
 }
@@ -406,7 +409,7 @@ fn events_section(html: &mut String, data: &RunData, restrictions: &str) {
             html,
             "<tr><td>{}</td><td>{} (by {})</td></tr>",
             j.tick,
-            escape(&j.input.describe()),
+            escape(&j.input.describe(&data.scenario)),
             escape(&j.source)
         );
     }

@@ -176,7 +176,7 @@ pub async fn serve(
     let bookmarks = store
         .journal(run)?
         .into_iter()
-        .map(|j| Bookmark { tick: j.tick, note: format!("{} (by {})", j.input.describe(), j.source) })
+        .map(|j| Bookmark { tick: j.tick, note: format!("{} (by {})", j.input.describe(&scenario), j.source) })
         .collect();
     let app = Arc::new(Debrief {
         store,
