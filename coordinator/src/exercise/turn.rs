@@ -297,6 +297,21 @@ fn rewind(game: &mut Game, engine: &Sim, start: TurnStart, seq: u32) {
         text: format!("rolled back to the start of turn {} (tick {to})", start.turn),
         bookmark: true,
     });
+    // Every player is told, as a message from control (journaled with the next look).
+    let text = format!(
+        "Control rolled the exercise back to the start of turn {} (tick {to}): the world is as it was then; submit your orders for the turn again.",
+        start.turn
+    );
+    let id = game.next_message;
+    game.next_message += 1;
+    game.messages.push(super::MessageRow {
+        id,
+        tick: to,
+        from: "control".into(),
+        to: vec!["all".into()],
+        text: text.clone(),
+    });
+    game.inbox.push(("control".into(), JournalInput::Message { to: vec!["all".into()], text }));
 }
 
 /// The run's event names, as the engine holds them now.
