@@ -381,3 +381,28 @@ pub fn execute(db: &Path, command: Command) -> anyhow::Result<ExitCode> {
         Command::Synth { nations, agents, seed, ticks, out } => research::synth(nations, agents, seed, ticks, out),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// `--help` of every verb describes every argument.
+    #[test]
+    fn every_argument_of_every_verb_has_a_help_text() {
+        fn check(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id != "help" && id != "version" && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                check(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        check(&Cli::command(), "chokepoint", &mut missing);
+        assert!(missing.is_empty(), "arguments without a help text: {missing:?}");
+    }
+}

@@ -36,15 +36,14 @@ pub(super) fn runs(db: &Path) -> anyhow::Result<ExitCode> {
         );
         for (id, m) in runs {
             let parent = m.parent.map(|(p, t)| format!("{p} @ tick {t}")).unwrap_or_default();
+            let status = match &m.ended_by {
+                Some(by) => format!("{} ({by})", m.status.as_str()),
+                None => m.status.as_str().to_string(),
+            };
             let ticks = format!("{}/{}", m.ticks_done, m.ticks);
             println!(
                 "{:>5}  {:<22} {:>12} {:>13}  {:<12} {:<20} {parent}",
-                id.0,
-                m.scenario_name,
-                m.seed,
-                ticks,
-                m.status.as_str(),
-                m.mode
+                id.0, m.scenario_name, m.seed, ticks, status, m.mode
             );
         }
     }
@@ -63,7 +62,16 @@ pub(super) fn show(db: &Path, run: u64) -> anyhow::Result<ExitCode> {
     println!("  status       {}{}", m.status.as_str(), m.error.as_ref().map(|e| format!(" — {e}")).unwrap_or_default());
     println!("  mode         {}", m.mode);
     println!("  version      {}", m.version);
-    println!("  started      {} ms after the Unix epoch", m.started_unix_ms);
+    println!("  started      {}", crate::time::iso8601(m.started_unix_ms));
+    if let Some(by) = &m.ended_by {
+        println!("  ended by     {by} at tick {}", m.ticks_done);
+    }
+    if let Some(x) = &m.exercise {
+        println!("  exercise     played by {}, turns of {} ticks", x.players.join(", "), x.turn_ticks);
+        if let Some((tick, dir)) = &x.ai_from {
+            println!("               continued under AI from tick {tick}; the exercise's own outputs are in {dir}");
+        }
+    }
     if let Some((p, t)) = m.parent {
         println!("  forked from  run {p} at tick {t}");
     }

@@ -64,7 +64,7 @@ async fn page() -> Response {
                 "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:",
             ),
         ],
-        PAGE,
+        PAGE.replace("/*CHARTS*/", super::CHARTS_JS),
     )
         .into_response()
 }

@@ -30,6 +30,10 @@ mod turn;
 mod views;
 
 pub use auth::{Role, new_token, token_hash};
+
+/// The line charts both consoles draw (the exercise's and the DVR), put into each page by its
+/// server so neither loads anything from elsewhere.
+pub const CHARTS_JS: &str = include_str!("charts.js");
 pub use serve::{Exercise, ExerciseError, Options, create};
 pub use turn::play;
 
