@@ -311,7 +311,18 @@ pub fn fork(
     store.update_run(id, |m| m.out_dir = out.display().to_string())?;
     // The fork inherits the parent's inputs after the branch point (those still in force), so
     // a fork without changes is the parent's continuation.
-    for entry in store.live_journal(parent)?.into_iter().filter(|e| e.tick > at && e.input.is_engine_input()) {
+    // Orders journaled at the branch tick go into its auctions (the state at its start has not
+    // seen them); events journaled for it were applied before it began.
+    let carried = |e: &crate::store::JournalEntry| match e.input {
+        JournalInput::Orders { .. } => e.tick >= at,
+        JournalInput::Inject(_) => e.tick > at,
+        JournalInput::Message { .. }
+        | JournalInput::Note { .. }
+        | JournalInput::Control(_)
+        | JournalInput::Turn { .. }
+        | JournalInput::Rollback { .. } => false,
+    };
+    for entry in store.live_journal(parent)?.into_iter().filter(carried) {
         store.append_journal(id, &entry)?;
     }
     store.put_snapshot(id, at, &state)?;

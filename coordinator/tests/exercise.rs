@@ -192,6 +192,13 @@ fn an_exercise_over_http_from_tokens_to_replay() {
         ok(&common::chokepoint(&db, &["fork", "1", "--at", "2", "--quiet", "--out", &fork_out.display().to_string()]));
     let _ = std::fs::remove_dir_all(fork_out);
     assert!(fork.contains("Run 2"), "{fork}");
+    // A fork with no changes continues the exercise: the orders revealed at its branch tick
+    // (tick 0 here) go into its auctions as they did in the exercise.
+    let again = temp_dir("exercise-fork0");
+    ok(&common::chokepoint(&db, &["fork", "1", "--at", "0", "--quiet", "--out", &again.display().to_string()]));
+    let diff = ok(&common::chokepoint(&db, &["diff", "1", "3"]));
+    let _ = std::fs::remove_dir_all(again);
+    assert!(diff.contains("No divergence"), "{diff}");
 }
 
 /// Limits are per token, never per address: one client's bad token does not lock out another

@@ -96,9 +96,51 @@ async function exercise(browser) {
   await new Promise((r) => child.on('exit', r));
 }
 
+// A screenshot of the top `height` pixels of a page (the whole page when it is shorter).
+async function top(browser, url, file, width, height, view) {
+  const page = await (await browser.newContext({ viewport: { width, height } })).newPage();
+  await page.goto(url);
+  if (view) {
+    await page.waitForFunction((v) => {
+      const l = document.getElementById('tick-label');
+      return l && !l.hasAttribute('data-loading') && l.textContent === 'Tick 20' && l.getAttribute('data-view') === v;
+    }, view, { timeout: 60_000 });
+  }
+  await page.waitForTimeout(600);
+  await page.screenshot({ path: join(out, file) });
+}
+
+function debriefServer() {
+  return new Promise((ok, fail) => {
+    const child = spawn(bin, ['--db', db, 'debrief', '1', '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const m = line.match(/ at (\S+) /);
+      if (m) ok({ child, url: m[1] });
+    });
+    child.on('exit', (code) => fail(new Error(`debrief exited (${code})`)));
+  });
+}
+
+async function debriefs(browser) {
+  const run = (...args) => execFileSync(bin, ['--db', db, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  run('report', '1', '--out', join(out, 'report'));
+  await top(browser, pathToFileURL(join(out, 'report', 'index.html')).href, 'report.png', 1100, 2300);
+  // The counterfactual: China lifts its dysprosium ban at tick 14.
+  const lift = join(out, 'lift.toml');
+  writeFileSync(lift, '[[events]]\ntick = 14\naction = "lift"\ntarget = "CN-export_ban-t0-0"\n');
+  run('fork', '1', '--at', '13', '--events', lift, '--quiet', '--out', join(out, 'fork-out'));
+  run('diff', '1', '2', '--out', join(out, 'diff'));
+  await top(browser, pathToFileURL(join(out, 'diff', 'index.html')).href, 'diff.png', 1100, 1900);
+  const { child, url } = await debriefServer();
+  await top(browser, `${url}#tick=20`, 'dvr-control.png', 1300, 2000, 'control');
+  await top(browser, `${url}#tick=20&view=US`, 'dvr-nation.png', 1300, 2600, 'US');
+  child.kill();
+}
+
 const browser = await launchChromium();
 try {
   await exercise(browser);
+  await debriefs(browser);
   console.log(`screenshots in ${out}`);
 } finally {
   await browser.close();

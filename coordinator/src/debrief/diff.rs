@@ -68,6 +68,12 @@ fn usd(cents: f64) -> String {
     format!("{:.2}", cents / 100.0)
 }
 
+/// A change with its sign, and no "-0.00" for a change that rounds to nothing.
+fn signed(x: f64) -> String {
+    let r = (x * 100.0).round() / 100.0;
+    if r == 0.0 { "0.00".into() } else { format!("{r:+.2}") }
+}
+
 /// Why two runs cannot be compared.
 #[derive(Debug, thiserror::Error)]
 pub enum DiffError {
@@ -208,11 +214,11 @@ fn write_page(a: &RunData, b: &RunData, c: &Comparison, dir: &Path) -> std::io::
         let changed = if (p.mean.1 - p.mean.0).abs() > 0.005 { " class=\"changed\"" } else { "" };
         let _ = writeln!(
             html,
-            "<tr{changed}><td>{}</td><td>{:.2}</td><td>{:.2}</td><td>{:+.2}</td><td>{:.2}</td><td>{:.2}</td></tr>",
+            "<tr{changed}><td>{}</td><td>{:.2}</td><td>{:.2}</td><td>{}</td><td>{:.2}</td><td>{:.2}</td></tr>",
             escape(&p.market),
             p.mean.0,
             p.mean.1,
-            p.mean.1 - p.mean.0,
+            signed(p.mean.1 - p.mean.0),
             p.peak.0,
             p.peak.1
         );

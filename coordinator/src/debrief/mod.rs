@@ -92,7 +92,10 @@ pub fn kind(data: &RunData) -> String {
             t
         }
         None => match m.parent {
-            Some((p, t)) => format!("A counterfactual: forked from run {p} at tick {t}, then run {}.", m.mode),
+            Some((p, t)) => format!(
+                "A counterfactual: forked from run {p} at tick {t}{}; from there every nation is under AI.",
+                if m.events.is_some() { ", with its own events after the branch" } else { "" }
+            ),
             None => format!("A run of the scenario ({}).", m.mode),
         },
     };
