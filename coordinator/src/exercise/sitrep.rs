@@ -464,3 +464,102 @@ pub fn raw_of(s: &Scenario, o: &Order) -> serde_json::Value {
 pub fn standing(s: &Scenario, orders: &[Order]) -> Vec<Item> {
     orders.iter().map(|o| Item { raw: raw_of(s, o), sealed: Sealed::Limit(o.clone()), note: None }).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exercise::{Item, Sealed, Submission};
+    use agents::{CommodityId, Tick};
+    use engine::policy::{Partners, Restriction};
+    use engine::record::MarketRecord;
+
+    fn tiny() -> Scenario {
+        engine::scenario::parse(include_str!("../../../scenarios/tiny.toml"), "tiny.toml").expect("tiny")
+    }
+
+    fn buy(kg: i64, cents: i64) -> Order {
+        Order {
+            market: MarketId::refined(CommodityId(1)),
+            side: Side::Buy,
+            quantity: Quantity(kg),
+            limit: Price(cents),
+            domestic_only: false,
+        }
+    }
+
+    /// The statuses and reasons of CC's three dy bids, with the agency having bought `bought` kg.
+    fn outcomes_of(bought: i64, cash: i64, restrictions: &[ActiveRestriction]) -> Vec<(String, String)> {
+        let s = tiny();
+        let cc = NationId(2);
+        let markets = (0..s.market_count())
+            .map(|i| MarketRecord {
+                market: MarketId::from_index(i),
+                price: Price(40_000),
+                volume: Quantity(1),
+                traded: true,
+                domestic: Vec::new(),
+            })
+            .collect();
+        let record = TickRecord { tick: Tick(0), markets, ..TickRecord::default() };
+        let dy = MarketId::refined(CommodityId(1)).index();
+        let mut before = vec![Quantity::ZERO; s.market_count()];
+        let mut after = before.clone();
+        before[dy] = Quantity(5_000);
+        after[dy] = Quantity(5_000 + bought);
+        let watched = [AgencyTick { nation: cc, own_orders: Vec::new(), cash_before: Money(cash), before, after }];
+        let records = [record];
+        let turn = Turn {
+            scenario: &s,
+            turn: 1,
+            records: &records,
+            before: None,
+            start_prices: Vec::new(),
+            restrictions,
+            watched: &watched,
+        };
+        let orders = [buy(1_000, 50_000), buy(2_000, 40_000), buy(1_000, 1_000)];
+        let items = orders
+            .iter()
+            .map(|o| Item { raw: serde_json::json!({}), sealed: Sealed::Limit(o.clone()), note: None })
+            .collect();
+        let sub = Submission { items, ..Submission::default() };
+        let nation = Nation {
+            nation: cc,
+            submission: Some(&sub),
+            missed: false,
+            intel_before: &[],
+            intel_after: &[],
+            messages: Vec::new(),
+            proposals: &[],
+        };
+        build(&turn, &nation).orders.into_iter().map(|o| (o.status, o.reason)).collect()
+    }
+
+    #[test]
+    fn bids_are_filled_highest_first_and_each_shortfall_says_why() {
+        let got = outcomes_of(2_000, 1_000_000_000, &[]);
+        assert_eq!(got[0].0, "filled", "{got:?}");
+        assert_eq!(got[1].0, "partly filled", "the marginal bid at the clearing price: {got:?}");
+        assert!(got[1].1.starts_with("rationed at the margin"), "{got:?}");
+        assert_eq!(got[2].0, "not filled");
+        assert!(got[2].1.starts_with("outbid"), "{got:?}");
+    }
+
+    #[test]
+    fn an_unfilled_bid_is_over_budget_or_restricted() {
+        let got = outcomes_of(0, 100, &[]);
+        assert!(got.iter().all(|(s, r)| s == "not filled" && r.starts_with("over budget")), "{got:?}");
+        let ban = ActiveRestriction {
+            name: "bb-ban".into(),
+            since: Tick(0),
+            rule: Restriction::ExportBan {
+                nation: NationId(1),
+                market: MarketId::refined(CommodityId(1)),
+                to: Partners::All,
+            },
+            allies_exempt: true,
+        };
+        let got = outcomes_of(0, 1_000_000_000, &[ban]);
+        assert!(got[0].1.starts_with("restricted: BB bans exports of dy refined"), "{got:?}");
+    }
+}
