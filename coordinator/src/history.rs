@@ -69,15 +69,19 @@ fn latest_recorded(store: &Store, run: RunId) -> Result<u32, HistoryError> {
     Ok(store.ticks(run)?.last().map_or(0, |(t, _)| t + 1))
 }
 
-/// An engine continuing `state`, with every journaled input still to come scheduled.
+/// An engine continuing `state`, with every journaled input still to come (and not voided by a
+/// rollback) scheduled.
 fn restore(store: &Store, run: RunId, scenario: Arc<Scenario>, state: WorldState) -> Result<Sim, HistoryError> {
     let mut engine = Sim::restore_embedded(scenario, state);
-    for entry in store.journal(run)? {
+    for entry in store.live_journal(run)? {
         let due = match entry.input {
             JournalInput::Orders { .. } => entry.tick >= engine.state().tick.0,
-            JournalInput::Inject(_) | JournalInput::Message { .. } | JournalInput::Note { .. } => {
-                entry.tick > engine.state().tick.0
-            }
+            JournalInput::Inject(_)
+            | JournalInput::Message { .. }
+            | JournalInput::Note { .. }
+            | JournalInput::Control(_)
+            | JournalInput::Turn { .. }
+            | JournalInput::Rollback { .. } => entry.tick > engine.state().tick.0,
         };
         if due {
             engine.apply_input(entry.tick, entry.input).map_err(|e| HistoryError::Refused(e.to_string()))?;
@@ -141,20 +145,42 @@ pub fn replay(store: &Store, run: RunId, from: u32, to: Option<u32>) -> Result<R
     Ok(ReplayReport { from_snapshot: snap, last: to, checked })
 }
 
+/// How `resume` may continue a run: an exercise only when asked to, under AI, into a new
+/// output folder (the exercise's own folder is left as it wrote it).
+#[derive(Clone, Debug, Default)]
+pub struct ResumeOptions {
+    pub snapshot_every: Option<u32>,
+    pub progress: bool,
+    /// Continue an exercise with every nation under AI; `Some(None)` writes to the exercise's
+    /// folder with `-ai` appended.
+    pub under_ai: Option<Option<PathBuf>>,
+}
+
 /// Continues an interrupted run from its last good snapshot, recording as it goes, and
-/// returns its summary (of the resumed part).
-pub fn resume(
-    store: Arc<Store>,
-    run: RunId,
-    snapshot_every: Option<u32>,
-    progress: bool,
-) -> Result<(RunMeta, Summary), HistoryError> {
+/// returns its summary (of the resumed part). An exercise (interrupted, or ended by its control
+/// cell) is continued only with `under_ai`.
+pub fn resume(store: Arc<Store>, run: RunId, options: ResumeOptions) -> Result<(RunMeta, Summary), HistoryError> {
     let meta = store.run(run)?;
-    if meta.status == RunStatus::Completed {
+    let exercise = meta.exercise.is_some();
+    let ended_by_control = meta.ended_by.is_some() && meta.status == RunStatus::Completed;
+    if exercise && options.under_ai.is_none() {
+        let how = if ended_by_control {
+            format!("was ended by {} at tick {}", meta.ended_by.as_deref().unwrap_or("control"), meta.ticks_done)
+        } else {
+            format!("stopped at tick {} ({})", meta.ticks_done, meta.status.as_str())
+        };
+        return Err(HistoryError::Refused(format!(
+            "run {run} is a war-game exercise that {how}; `resume` continues it only when asked: `resume {run} --ai` runs the rest under AI control into a new output folder (or fork it)"
+        )));
+    }
+    if meta.status == RunStatus::Completed && !(exercise && ended_by_control) {
         return Err(HistoryError::Refused(format!(
             "run {run} is complete ({} ticks); fork it to continue differently",
             meta.ticks_done
         )));
+    }
+    if !exercise && options.under_ai.is_some() {
+        return Err(HistoryError::Refused(format!("run {run} is not an exercise: --ai is for exercises")));
     }
     let Some((snap, state)) = store.snapshot_at_or_before(run, u32::MAX)? else {
         return Err(HistoryError::Refused(format!("run {run} has no readable snapshot to resume from")));
@@ -162,41 +188,98 @@ pub fn resume(
     let scenario = Arc::new(scenario_of(&meta)?);
     let mut engine = restore(&store, run, scenario, state)?;
     store.truncate_ticks(run, snap)?;
-    let dir = PathBuf::from(&meta.out_dir);
+    let dir = match &options.under_ai {
+        None => PathBuf::from(&meta.out_dir),
+        Some(out) => {
+            let dir = out.clone().unwrap_or_else(|| PathBuf::from(format!("{}-ai", meta.out_dir)));
+            copy_outputs(Path::new(&meta.out_dir), &dir)?;
+            dir
+        }
+    };
     truncate_from(&dir, snap).map_err(|source| HistoryError::Outputs { dir: dir.clone(), source })?;
+    let exercise_dir = meta.out_dir.clone();
+    let under_ai = options.under_ai.is_some();
     store.update_run(run, |m| {
         m.status = RunStatus::Running;
         m.ticks_done = snap;
         m.error = None;
+        if under_ai {
+            m.ended_by = None;
+            m.out_dir = dir.display().to_string();
+            if let Some(x) = m.exercise.as_mut() {
+                x.ai_from = Some((meta.ticks_done, exercise_dir.clone()));
+            }
+        }
     })?;
+    let (snapshot_every, progress) = (options.snapshot_every, options.progress);
     let persist = Persist { store: store.clone(), run, snapshot_every: snapshot_every.unwrap_or(meta.snapshot_every) };
     let options = RunOptions { out: Some(dir), progress, append: true };
     let outcome = drive(&mut engine, &options, &Hooks::default(), Some(&persist))?;
     Ok((store.run(run)?, outcome.summary))
 }
 
-/// Starts a new run from tick `at` of `parent`, optionally with another seed and other events
-/// after `at`; records it and runs it to the end. Returns the new run's id and summary.
+/// Copies a run's output files into a new folder (for an exercise continued under AI).
+fn copy_outputs(from: &Path, to: &Path) -> Result<(), HistoryError> {
+    let io = |source| HistoryError::Outputs { dir: to.to_path_buf(), source };
+    if to.exists() && std::fs::read_dir(to).map_err(io)?.next().is_some() {
+        return Err(HistoryError::Refused(format!(
+            "{} already holds files; give --out a new folder for the run under AI",
+            to.display()
+        )));
+    }
+    std::fs::create_dir_all(to).map_err(io)?;
+    for entry in std::fs::read_dir(from).map_err(|source| HistoryError::Outputs { dir: from.to_path_buf(), source })? {
+        let entry = entry.map_err(io)?;
+        if entry.path().extension().is_some_and(|e| e == "csv") {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).map_err(io)?;
+        }
+    }
+    Ok(())
+}
+
+/// What a fork changes: the seed, the events after the branch tick, its length, its folder.
+#[derive(Clone, Debug, Default)]
+pub struct ForkOptions {
+    pub seed: Option<u64>,
+    pub events_file: Option<PathBuf>,
+    /// The fork's last tick plus one (its length); by default the parent's when the parent
+    /// ended early (an exercise its control cell ended), otherwise the scenario's.
+    pub ticks: Option<u32>,
+    pub out: Option<PathBuf>,
+    pub progress: bool,
+}
+
+/// Starts a new run from tick `at` of `parent`, optionally with another seed, other events
+/// after `at` and another length; records it and runs it to its end. Returns the new run's id
+/// and summary.
 pub fn fork(
     store: Arc<Store>,
     parent: RunId,
     at: u32,
-    seed: Option<u64>,
-    events_file: Option<&Path>,
-    out: Option<PathBuf>,
-    progress: bool,
+    options: ForkOptions,
 ) -> Result<(RunId, RunMeta, Summary), HistoryError> {
+    let ForkOptions { seed, events_file, ticks, out, progress } = options;
     let (engine, parent_meta) = engine_at(&store, parent, at)?;
     let state = engine.state().clone();
+    let known: Vec<String> = engine.engine.events().iter().map(|e| e.name.clone()).collect();
     let mut scenario = scenario_of(&parent_meta)?;
     if let Some(seed) = seed {
         scenario.seed = seed;
     }
+    let ended_early = parent_meta.status != RunStatus::Running && parent_meta.ticks_done < parent_meta.ticks;
+    let length = ticks.or(ended_early.then_some(parent_meta.ticks_done)).unwrap_or(scenario.ticks);
+    if length <= at || length > scenario.ticks {
+        return Err(HistoryError::Refused(format!(
+            "--ticks {length}: a fork at tick {at} must end after it and at most at the scenario's {} ticks",
+            scenario.ticks
+        )));
+    }
+    scenario.ticks = length;
     let mut events = None;
-    if let Some(path) = events_file {
+    if let Some(path) = events_file.as_deref() {
         let text = std::fs::read_to_string(path)
             .map_err(|e| HistoryError::Refused(format!("cannot read {}: {e}", path.display())))?;
-        let new = scenario::parse_events(&text, &path.display().to_string(), &scenario)?;
+        let new = scenario::parse_events(&text, &path.display().to_string(), &scenario, known)?;
         if let Some(e) = new.iter().find(|e| e.tick.0 <= at) {
             return Err(HistoryError::Refused(format!(
                 "{}: event {} is at tick {}, which the fork at tick {at} has already passed (events must come after it)",
@@ -226,9 +309,20 @@ pub fn fork(
     let id = store.create_run(&meta)?;
     let out = out.unwrap_or_else(|| PathBuf::from("out").join(format!("{}-run{id}", scenario.name)));
     store.update_run(id, |m| m.out_dir = out.display().to_string())?;
-    // The fork inherits the parent's inputs after the branch point, so a fork without changes
-    // is the parent's continuation.
-    for entry in store.journal(parent)?.into_iter().filter(|e| e.tick > at) {
+    // The fork inherits the parent's inputs after the branch point (those still in force), so
+    // a fork without changes is the parent's continuation.
+    // Orders journaled at the branch tick go into its auctions (the state at its start has not
+    // seen them); events journaled for it were applied before it began.
+    let carried = |e: &crate::store::JournalEntry| match e.input {
+        JournalInput::Orders { .. } => e.tick >= at,
+        JournalInput::Inject(_) => e.tick > at,
+        JournalInput::Message { .. }
+        | JournalInput::Note { .. }
+        | JournalInput::Control(_)
+        | JournalInput::Turn { .. }
+        | JournalInput::Rollback { .. } => false,
+    };
+    for entry in store.live_journal(parent)?.into_iter().filter(carried) {
         store.append_journal(id, &entry)?;
     }
     store.put_snapshot(id, at, &state)?;

@@ -10,11 +10,13 @@
 //! remote hosts), `exercise` (war-game mode), `debrief` (reports, exports, diffs, the DVR),
 //! `sweep`, `view` (the world as `state` shows it), `metrics`, `scenario_file` and `cli`.
 
+pub mod clean;
 pub mod cli;
 pub mod debrief;
 pub mod exercise;
 pub mod history;
 pub mod hosts;
+pub mod journal;
 pub mod metrics;
 pub mod output;
 pub mod remote;
@@ -25,6 +27,7 @@ pub mod serve;
 pub mod sim;
 pub mod store;
 pub mod sweep;
+pub mod time;
 pub mod view;
 
 pub use engine::{Engine, EngineError, Scenario, ScenarioError};

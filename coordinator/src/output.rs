@@ -62,9 +62,9 @@ pub struct CsvOutputs {
     tick_days: u32,
 }
 
-/// Quotes a CSV field if it needs it.
+/// A CSV field: control characters stripped, quoted if it needs it.
 fn field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+    crate::clean::csv(s)
 }
 
 /// Tenths as a decimal string: 123 -> "12.3".

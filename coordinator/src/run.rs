@@ -64,6 +64,8 @@ pub enum RunError {
     Store(#[from] StoreError),
     #[error("cannot write outputs to {path}: {source}")]
     Output { path: PathBuf, source: std::io::Error },
+    #[error("cannot roll back: {0}")]
+    Rollback(String),
 }
 
 /// Runs a scenario to the end in this process and returns its summary.
@@ -177,24 +179,50 @@ impl Driver {
         Ok(())
     }
 
-    /// Journals an external input received now, for the tick it takes effect at.
+    /// Journals an external input received now, for the tick it takes effect at; returns the
+    /// entry (as recorded, when the run is).
     pub fn journal(
         &mut self,
         persist: Option<&Persist>,
         tick: u32,
         source: &str,
         input: JournalInput,
-    ) -> Result<(), RunError> {
+    ) -> Result<JournalEntry, RunError> {
+        let entry = JournalEntry {
+            tick,
+            seq: self.journal_seq,
+            source: source.to_string(),
+            received_unix_ms: now_unix_ms(),
+            input,
+        };
         if let Some(p) = persist {
-            let entry = JournalEntry {
-                tick,
-                seq: self.journal_seq,
-                source: source.to_string(),
-                received_unix_ms: now_unix_ms(),
-                input,
-            };
             p.store.append_journal(p.run, &entry)?;
-            self.journal_seq += 1;
+        }
+        self.journal_seq += 1;
+        Ok(entry)
+    }
+
+    /// Takes the run back to the start of tick `to` (an exercise's rollback, already journaled):
+    /// the recorded digests, snapshots and situation reports after it are forgotten, the CSV
+    /// outputs are cut back to it, and the summary is rebuilt from the ticks kept. The caller
+    /// replaces the engine with one at `to` (`history::engine_at`).
+    pub fn rollback(&mut self, to: u32, kept: &[TickRecord], persist: Option<&Persist>) -> Result<(), RunError> {
+        if let (Some(out), Some(dir)) = (self.outputs.take(), &self.out_dir) {
+            let io = |source| RunError::Output { path: dir.clone(), source };
+            out.finish().map_err(io)?;
+            crate::output::truncate_from(dir, to).map_err(io)?;
+            self.outputs = Some(CsvOutputs::open(dir, &self.scenario, true).map_err(io)?);
+        }
+        if let Some(p) = persist {
+            p.store.truncate_ticks(p.run, to)?;
+            p.store.truncate_snapshots_after(p.run, to)?;
+            p.store.truncate_sitreps(p.run, to)?;
+            p.store.update_run(p.run, |m| m.ticks_done = to)?;
+            p.store.flush()?;
+        }
+        self.summary = Summary::new(&self.scenario);
+        for r in kept {
+            self.summary.add(&self.scenario, r);
         }
         Ok(())
     }
@@ -221,22 +249,39 @@ impl Driver {
         persist: Option<&Persist>,
         failure: Option<StepError>,
     ) -> Result<Outcome, RunError> {
+        self.finish_as(engine, persist, failure, None)
+    }
+
+    /// [`Driver::finish`] for a run that `ended_by` someone (an exercise's control cell) before
+    /// its last tick: it is recorded as complete at the tick it was ended, with a snapshot there.
+    pub fn finish_as(
+        self,
+        engine: &Sim,
+        persist: Option<&Persist>,
+        failure: Option<StepError>,
+        ended_by: Option<&str>,
+    ) -> Result<Outcome, RunError> {
         self.bar.finish_and_clear();
         if let (Some(out), Some(dir)) = (self.outputs, &self.out_dir) {
             out.finish().map_err(|source| RunError::Output { path: dir.clone(), source })?;
         }
-        let status = match (&failure, engine.is_finished()) {
-            (Some(_), _) => RunStatus::Failed,
-            (None, true) => RunStatus::Completed,
-            (None, false) => RunStatus::Interrupted,
+        let status = match (&failure, engine.is_finished(), ended_by) {
+            (Some(_), _, _) => RunStatus::Failed,
+            (None, true, _) | (None, false, Some(_)) => RunStatus::Completed,
+            (None, false, None) => RunStatus::Interrupted,
         };
+        let ended_by = ended_by.filter(|_| failure.is_none() && !engine.is_finished()).map(str::to_string);
         if let Some(p) = persist {
             let ticks_done = engine.state().tick.0;
+            if ended_by.is_some() && !p.store.snapshot_ticks(p.run)?.contains(&ticks_done) {
+                p.store.put_snapshot(p.run, ticks_done, engine.state())?;
+            }
             let error = failure.as_ref().map(|e| e.to_string());
             p.store.update_run(p.run, |m| {
                 m.status = status;
                 m.ticks_done = ticks_done;
                 m.error = error;
+                m.ended_by = ended_by;
             })?;
             p.store.flush()?;
         }

@@ -128,6 +128,8 @@ struct Shared {
     registry: Mutex<Registry>,
     joined: Notify,
     hooks: Hooks,
+    /// The names of the events control injected so far, which a later `lift` may target.
+    injected: Mutex<Vec<String>>,
 }
 
 #[derive(Clone)]
@@ -264,7 +266,9 @@ impl Control for ControlService {
     async fn inject(&self, request: Request<v1::InjectRequest>) -> Result<Response<v1::InjectReply>, Status> {
         let s = &self.0;
         let text = request.into_inner().events_toml;
-        let events = engine::scenario::parse_events(&text, "inject", &s.scenario)
+        let known: Vec<String> =
+            s.scenario.events.iter().map(|e| e.name.clone()).chain(lock(&s.injected).iter().cloned()).collect();
+        let events = engine::scenario::parse_events(&text, "inject", &s.scenario, known)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         if events.is_empty() {
             return Err(Status::invalid_argument("no [[events]] table in the request"));
@@ -272,9 +276,13 @@ impl Control for ControlService {
         let mut effective_ticks = Vec::new();
         for event in events {
             let (reply, verdict) = tokio::sync::oneshot::channel();
+            let name = event.name.clone();
             lock(&s.hooks.inbox).push(Inject { event, source: "control".into(), reply });
             match verdict.await {
-                Ok(Ok(tick)) => effective_ticks.push(tick),
+                Ok(Ok(tick)) => {
+                    lock(&s.injected).push(name);
+                    effective_ticks.push(tick)
+                }
                 Ok(Err(why)) => return Err(Status::failed_precondition(why)),
                 Err(_) => return Err(Status::unavailable("the run ended before the inject could be scheduled")),
             }
@@ -333,6 +341,7 @@ pub async fn serve(
         registry: Mutex::new(Registry { state: "waiting for nodes", ..Registry::default() }),
         joined: Notify::new(),
         hooks: Hooks::default(),
+        injected: Mutex::new(Vec::new()),
     });
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<AgentNodesServer<NodeService>>().await;

@@ -5,6 +5,7 @@
 
 use crate::hosts::{Hosts, Placement};
 use agent_node::{AgentHost, HostError};
+use agents::{MarketId, Money, NationId, Order, Quantity};
 use engine::record::TickRecord;
 use engine::world::WorldState;
 use engine::{Engine, EngineError, Phase, Probe, Scenario};
@@ -36,13 +37,54 @@ pub enum StepError {
 pub struct Sim {
     pub engine: Engine,
     hosts: Hosts,
+    /// Nations whose agencies' auctions are watched (an exercise's played nations), and what
+    /// the last tick showed of them.
+    watch: Vec<NationId>,
+    watched: Vec<AgencyTick>,
 }
 
-/// Times the engine's phases as it reports reaching them.
+/// What one watched nation's stockpile agency did in one tick's auctions: the orders its own
+/// rules placed (a player's orders join them inside the engine), its treasury before, and its
+/// goods in every market before and after the auctions (holdings plus what it bought that is
+/// still in transit). The difference is what it bought (or sold) in each auction.
+#[derive(Clone, Debug, Default)]
+pub struct AgencyTick {
+    pub nation: NationId,
+    pub own_orders: Vec<Order>,
+    pub cash_before: Money,
+    /// By market index.
+    pub before: Vec<Quantity>,
+    pub after: Vec<Quantity>,
+}
+
+impl AgencyTick {
+    /// Net bought (positive) or sold (negative) in `market` in the tick's auctions.
+    pub fn net(&self, market: MarketId) -> Quantity {
+        let i = market.index();
+        self.after.get(i).copied().unwrap_or_default() - self.before.get(i).copied().unwrap_or_default()
+    }
+}
+
+/// The goods an agency has or has bought in each market: holdings plus shipments to it.
+fn positions(state: &WorldState, nation: NationId, markets: usize) -> Vec<Quantity> {
+    let agency = &state.agents[nation.index()];
+    let mut out: Vec<Quantity> = (0..markets).map(|i| agency.holding(MarketId::from_index(i))).collect();
+    for s in state.shipments.iter().filter(|s| s.buyer.index() == nation.index()) {
+        if let Some(q) = out.get_mut(s.market.index()) {
+            *q += s.quantity;
+        }
+    }
+    out
+}
+
+/// Times the engine's phases as it reports reaching them, and takes the watched agencies'
+/// positions around the auctions.
 struct Stopwatch<'a> {
     times: &'a mut PhaseTimes,
     last: Instant,
     in_markets: bool,
+    watched: &'a mut [AgencyTick],
+    markets: usize,
 }
 
 impl Probe for Stopwatch<'_> {
@@ -56,11 +98,32 @@ impl Probe for Stopwatch<'_> {
         }
         self.last = now;
     }
+
+    fn inspect(&mut self, phase: Phase, state: &WorldState) {
+        for w in self.watched.iter_mut() {
+            match phase {
+                Phase::Markets => w.before = positions(state, w.nation, self.markets),
+                Phase::AfterMarkets => w.after = positions(state, w.nation, self.markets),
+                Phase::Digest => {}
+            }
+        }
+    }
 }
 
 impl Sim {
     pub fn new(engine: Engine, hosts: Hosts) -> Sim {
-        Sim { engine, hosts }
+        Sim { engine, hosts, watch: Vec::new(), watched: Vec::new() }
+    }
+
+    /// Watches these nations' agencies in every tick's auctions from now on (see
+    /// [`Sim::watched`]). Watching changes nothing in the run.
+    pub fn watch(&mut self, nations: Vec<NationId>) {
+        self.watch = nations;
+    }
+
+    /// What the last tick's auctions did for each watched agency.
+    pub fn watched(&self) -> &[AgencyTick] {
+        &self.watched
     }
 
     /// A fresh run with every agent in this process, on one local host that decides large
@@ -120,8 +183,20 @@ impl Sim {
         let batch = self.engine.begin_tick()?;
         times.observe = started.elapsed();
         let actions = self.hosts.exchange(&self.engine, batch, &mut times)?;
+        self.watched = self
+            .watch
+            .iter()
+            .map(|&n| AgencyTick {
+                nation: n,
+                own_orders: actions.actions.get(n.index()).map(|a| a.orders.clone()).unwrap_or_default(),
+                cash_before: self.engine.state().agents[n.index()].cash,
+                ..AgencyTick::default()
+            })
+            .collect();
         let started = Instant::now();
-        let mut watch = Stopwatch { times: &mut times, last: started, in_markets: false };
+        let markets = self.engine.scenario().market_count();
+        let mut watch =
+            Stopwatch { times: &mut times, last: started, in_markets: false, watched: &mut self.watched, markets };
         let record = self.engine.finish_tick_probed(actions, &mut watch)?;
         let last = watch.last;
         times.digest = last.elapsed();

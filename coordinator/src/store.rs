@@ -8,12 +8,14 @@
 //! | `v1/tick/` run tick | `TickEntry` (digest and per-part digests), postcard |
 //! | `v1/snap/` run tick | a snapshot envelope: magic, format version, BLAKE3 checksum, postcard `WorldState` |
 //! | `v1/jrnl/` run tick seq | `JournalEntry` as JSON |
+//! | `v1/srep/` run tick nation | an exercise's situation report for a nation, for the turn starting at tick, as JSON |
 //!
 //! A snapshot is flushed to disk before `put_snapshot` returns. Reading one checks its magic,
 //! version and checksum; a torn or corrupted snapshot is skipped (with a warning) in favour of the
 //! one before it. sled holds an exclusive lock on the database: a second process gets
 //! [`StoreError::Locked`], never a panic.
 
+pub use crate::journal::{ControlAction, JournalEntry, JournalInput};
 use engine::scenario::Event;
 use engine::world::WorldState;
 use serde::{Deserialize, Serialize};
@@ -78,6 +80,10 @@ pub struct RunMeta {
     /// For a war-game exercise: who played, the turn length and the access tokens' hashes.
     #[serde(default)]
     pub exercise: Option<ExerciseMeta>,
+    /// Who ended the run before its last tick ("control" for an exercise its control cell
+    /// ended): such a run is complete at the tick it was ended.
+    #[serde(default)]
+    pub ended_by: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +94,10 @@ pub struct ExerciseMeta {
     /// (role, BLAKE3 of the token in hex): a nation's code, or "control". Tokens themselves are
     /// never stored.
     pub token_hashes: Vec<(String, String)>,
+    /// When the exercise was continued under AI (`resume --ai`): the tick it was taken over at
+    /// and the exercise's own output folder, left as the exercise wrote it.
+    #[serde(default)]
+    pub ai_from: Option<(u32, String)>,
 }
 
 impl RunMeta {
@@ -117,6 +127,7 @@ impl RunMeta {
             out_dir,
             error: None,
             exercise: None,
+            ended_by: None,
         }
     }
 }
@@ -128,78 +139,6 @@ pub struct TickEntry {
     pub digest: [u8; 32],
     /// (part name, first 16 bytes of its digest), in a fixed order.
     pub parts: Vec<(String, [u8; 16])>,
-}
-
-/// One external input: something a player or the control cell did, keyed by the tick it takes
-/// effect at.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JournalEntry {
-    pub tick: u32,
-    pub seq: u32,
-    /// Who: "control", or a nation's code for a player.
-    pub source: String,
-    /// Wall-clock time it was received, milliseconds since the Unix epoch (metadata only).
-    pub received_unix_ms: u64,
-    pub input: JournalInput,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum JournalInput {
-    /// An event: injected by the control cell, or a player's policy order.
-    Inject(Event),
-    /// A played nation's limit orders for its stockpile agency, in the auctions of the entry's
-    /// tick.
-    Orders { nation: agents::NationId, orders: Vec<agents::Order> },
-    /// A message from the entry's source to other players (logged; it changes nothing).
-    Message { to: Vec<String>, text: String },
-    /// An adjudication note from the control cell, or a bookmark for the debrief.
-    Note { text: String, bookmark: bool },
-}
-
-impl JournalInput {
-    /// The engine input this entry is, taking effect at `tick`; messages and notes are none.
-    pub fn into_input(self, tick: u32) -> Option<engine::Input> {
-        match self {
-            JournalInput::Inject(event) => Some(engine::Input::Event(event)),
-            JournalInput::Orders { nation, orders } => {
-                Some(engine::Input::Orders { tick: agents::Tick(tick), nation, orders })
-            }
-            JournalInput::Message { .. } | JournalInput::Note { .. } => None,
-        }
-    }
-}
-
-impl JournalInput {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            JournalInput::Inject(_) => "inject",
-            JournalInput::Orders { .. } => "orders",
-            JournalInput::Message { .. } => "message",
-            JournalInput::Note { bookmark: true, .. } => "bookmark",
-            JournalInput::Note { .. } => "note",
-        }
-    }
-
-    /// One line describing the input.
-    pub fn describe(&self) -> String {
-        match self {
-            JournalInput::Inject(e) if e.note.is_empty() => format!("inject: {}", e.name),
-            JournalInput::Inject(e) => format!("inject: {} ({})", e.name, e.note),
-            JournalInput::Orders { orders, .. } => format!("orders: {} limit order(s)", orders.len()),
-            JournalInput::Message { to, text } => format!("message to {}: {text}", to.join(", ")),
-            JournalInput::Note { text, bookmark } => {
-                format!("{}: {text}", if *bookmark { "bookmark" } else { "note" })
-            }
-        }
-    }
-
-    /// The event, for an inject.
-    pub fn event(&self) -> Option<&Event> {
-        match self {
-            JournalInput::Inject(e) => Some(e),
-            JournalInput::Orders { .. } | JournalInput::Message { .. } | JournalInput::Note { .. } => None,
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -261,6 +200,7 @@ fn tick_of(key: &[u8], prefix_len: usize) -> u32 {
 const TICK: &[u8] = b"v1/tick/";
 const SNAP: &[u8] = b"v1/snap/";
 const JRNL: &[u8] = b"v1/jrnl/";
+const SREP: &[u8] = b"v1/srep/";
 
 /// Milliseconds since the Unix epoch, for metadata only (never for simulation).
 #[allow(clippy::disallowed_methods)]
@@ -486,6 +426,66 @@ impl Store {
                     .map_err(|e| StoreError::BadRecord { run, detail: format!("journal entry: {e}") })
             })
             .collect()
+    }
+
+    /// A run's journal with what rollbacks voided left out (see `journal::live`): the inputs
+    /// replay, fork and debrief apply.
+    pub fn live_journal(&self, run: RunId) -> Result<Vec<JournalEntry>, StoreError> {
+        Ok(crate::journal::live(self.journal(run)?))
+    }
+
+    /// Forgets the snapshots after `tick` (a rollback to `tick` leaves them in another history).
+    pub fn truncate_snapshots_after(&self, run: RunId, tick: u32) -> Result<(), StoreError> {
+        let Some(from) = tick.checked_add(1) else { return Ok(()) };
+        let keys: Vec<_> = self
+            .db
+            .range(tick_key(SNAP, run, from)..run_prefix(SNAP, RunId(run.0 + 1)))
+            .keys()
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.err(e))?;
+        let mut batch = sled::Batch::default();
+        for k in keys {
+            batch.remove(k);
+        }
+        self.db.apply_batch(batch).map_err(|e| self.err(e))?;
+        self.flush()
+    }
+
+    /// Keeps an exercise's situation report for `nation` on the turn starting at `tick`.
+    pub fn put_sitrep(&self, run: RunId, tick: u32, nation: u16, report: &serde_json::Value) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(report).map_err(|e| StoreError::BadRecord { run, detail: e.to_string() })?;
+        let mut key = tick_key(SREP, run, tick);
+        key.extend_from_slice(&nation.to_be_bytes());
+        self.db.insert(key, bytes).map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// A run's situation reports: (first tick of the turn, nation, report), in that order.
+    pub fn sitreps(&self, run: RunId) -> Result<Vec<(u32, u16, serde_json::Value)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.db.scan_prefix(run_prefix(SREP, run)) {
+            let (k, v) = item.map_err(|e| self.err(e))?;
+            let nation = u16::from_be_bytes([k[SREP.len() + 12], k[SREP.len() + 13]]);
+            let report = serde_json::from_slice(&v)
+                .map_err(|e| StoreError::BadRecord { run, detail: format!("situation report: {e}") })?;
+            out.push((tick_of(&k, SREP.len()), nation, report));
+        }
+        Ok(out)
+    }
+
+    /// Forgets the situation reports of turns starting at or after `tick` (a rollback).
+    pub fn truncate_sitreps(&self, run: RunId, tick: u32) -> Result<(), StoreError> {
+        let keys: Vec<_> = self
+            .db
+            .range(tick_key(SREP, run, tick)..run_prefix(SREP, RunId(run.0 + 1)))
+            .keys()
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.err(e))?;
+        let mut batch = sled::Batch::default();
+        for k in keys {
+            batch.remove(k);
+        }
+        self.db.apply_batch(batch).map_err(|e| self.err(e))
     }
 
     /// The database's size on disk in bytes.

@@ -185,7 +185,8 @@ pub fn run_job(base: &Scenario, params: &[Param], job: &Job, threads: usize) -> 
             ));
         }
     }
-    out.push(("first_restriction_tick".into(), "world".into(), first_restriction.map_or(-1.0, f64::from)));
+    // None in force at all: no value (an empty cell), never a sentinel that would skew a mean.
+    out.push(("first_restriction_tick".into(), "world".into(), first_restriction.map_or(f64::NAN, f64::from)));
     Ok(out)
 }
 
@@ -277,6 +278,7 @@ pub fn sweep(base: &Scenario, o: &SweepOptions) -> Result<SweepReport, SweepErro
                                 .join(",");
                             let mut rows = String::new();
                             for (outcome, subject, value) in outcomes {
+                                let value = if value.is_finite() { value.to_string() } else { String::new() };
                                 rows.push_str(&format!("{prefix},{outcome},{subject},{value}\n"));
                             }
                             let mut f = crate::run::lock(&file);
@@ -323,11 +325,11 @@ fn summarize(runs: &Path, out: &Path, params: usize) -> std::io::Result<()> {
     let mut columns: Vec<(&'static str, Values)> =
         vec![("seed", Values::Int(rows.iter().map(|r| r[0].parse().unwrap_or(0)).collect()))];
     for (i, name) in header.iter().enumerate().skip(1).take(params) {
-        columns.push((static_name(name), Values::Text(rows.iter().map(|r| r[i].to_string()).collect())));
+        columns.push((static_name(name), typed(rows.iter().map(|r| r[i]).collect())));
     }
     columns.push(("outcome", Values::Text(rows.iter().map(|r| r[params + 1].to_string()).collect())));
     columns.push(("subject", Values::Text(rows.iter().map(|r| r[params + 2].to_string()).collect())));
-    columns.push(("value", Values::Float(rows.iter().map(|r| r[params + 3].parse().unwrap_or(f64::NAN)).collect())));
+    columns.push(("value", Values::OptFloat(rows.iter().map(|r| r[params + 3].parse().ok()).collect())));
     let table = Table { name: "runs", columns };
     write_parquet(&table, &out.join("runs.parquet")).map_err(|e| std::io::Error::other(e.to_string()))?;
     // Summary by (parameter values, outcome, subject).
@@ -336,7 +338,11 @@ fn summarize(runs: &Path, out: &Path, params: usize) -> std::io::Result<()> {
         let values: Vec<String> =
             header[1..=params].iter().zip(&r[1..=params]).map(|(k, v)| format!("{k}={v}")).collect();
         let key = (values.join(";"), r[params + 1].to_string(), r[params + 2].to_string());
-        groups.entry(key).or_default().push(r[params + 3].parse().unwrap_or(f64::NAN));
+        // A run without a value (no restriction ever) counts in no statistic of it.
+        let entry = groups.entry(key).or_default();
+        if let Ok(v) = r[params + 3].parse::<f64>() {
+            entry.push(v);
+        }
     }
     let pct = |v: &[f64], q: f64| -> f64 {
         let i = ((v.len() - 1) as f64 * q).round() as usize;
@@ -344,8 +350,17 @@ fn summarize(runs: &Path, out: &Path, params: usize) -> std::io::Result<()> {
     };
     let (mut pv, mut oc, mut sj, mut n, mut mean, mut median, mut p5, mut p95) =
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut by_param: Vec<Vec<String>> = vec![Vec::new(); params];
     for ((values, outcome, subject), mut v) in groups {
+        if v.is_empty() {
+            continue;
+        }
         v.sort_by(f64::total_cmp);
+        for (k, kv) in values.split(';').filter(|x| !x.is_empty()).enumerate() {
+            if let Some(col) = by_param.get_mut(k) {
+                col.push(kv.split_once('=').map_or(String::new(), |(_, v)| v.to_string()));
+            }
+        }
         pv.push(values);
         oc.push(outcome);
         sj.push(subject);
@@ -355,22 +370,36 @@ fn summarize(runs: &Path, out: &Path, params: usize) -> std::io::Result<()> {
         p5.push(pct(&v, 0.05));
         p95.push(pct(&v, 0.95));
     }
-    let summary = Table {
-        name: "summary",
-        columns: vec![
-            // `key=value` pairs joined by `;` (empty when nothing was swept).
-            ("parameters", Values::Text(pv)),
-            ("outcome", Values::Text(oc)),
-            ("subject", Values::Text(sj)),
-            ("runs", Values::Int(n)),
-            ("mean", Values::Float(mean)),
-            ("median", Values::Float(median)),
-            ("p5", Values::Float(p5)),
-            ("p95", Values::Float(p95)),
-        ],
-    };
+    // Each parameter also as a column of its own, typed (numbers sort as numbers).
+    let mut columns: Vec<(&'static str, Values)> = header[1..=params]
+        .iter()
+        .zip(&by_param)
+        .map(|(name, col)| (static_name(name), typed(col.iter().map(String::as_str).collect())))
+        .collect();
+    columns.extend([
+        // `key=value` pairs joined by `;` (empty when nothing was swept).
+        ("parameters", Values::Text(pv)),
+        ("outcome", Values::Text(oc)),
+        ("subject", Values::Text(sj)),
+        ("runs", Values::Int(n)),
+        ("mean", Values::Float(mean)),
+        ("median", Values::Float(median)),
+        ("p5", Values::Float(p5)),
+        ("p95", Values::Float(p95)),
+    ]);
+    let summary = Table { name: "summary", columns };
     write_csv(&summary, &out.join("summary.csv"))?;
     write_parquet(&summary, &out.join("summary.parquet")).map_err(|e| std::io::Error::other(e.to_string()))
+}
+
+/// A column of parameter values: numbers when every value is one (so 90 sorts before 180),
+/// text otherwise.
+fn typed(values: Vec<&str>) -> Values {
+    let numbers: Option<Vec<f64>> = values.iter().map(|v| v.parse::<f64>().ok()).collect();
+    match numbers {
+        Some(n) => Values::Float(n),
+        None => Values::Text(values.into_iter().map(String::from).collect()),
+    }
 }
 
 /// Parses `A..B` (inclusive) or a comma list into seeds.

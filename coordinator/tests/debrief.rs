@@ -98,7 +98,7 @@ fn exports_read_back_with_the_expected_columns_and_rows() {
         ("stockpiles", &["tick", "nation", "commodity", "stock_kg", "target_days", "cover_days"]),
         ("shortages", &["tick", "nation", "sector", "commodity", "wanted_kg", "consumed_kg", "shortage_kg"]),
         ("events", &["effective_tick", "name", "description"]),
-        ("orders", &["tick", "seq", "source", "kind", "description"]),
+        ("orders", &["tick", "seq", "source", "kind", "description", "received_at", "in_force"]),
     ];
     for (table, columns) in expected {
         let text = std::fs::read_to_string(csv.join(format!("{table}.csv"))).unwrap();
@@ -168,9 +168,32 @@ fn diff_names_the_first_divergence_and_the_outcome_deltas() {
         changed.contains("First divergence: tick 34"),
         "the ban of tick 35 is applied at the end of tick 34:\n{changed}"
     );
-    let co = changed.lines().find(|l| l.trim_start().starts_with("co     refined")).expect("a co refined row");
+    let co = changed.lines().find(|l| l.trim_start().starts_with("co refined")).expect("a co refined row");
     let delta: f64 = co.split_whitespace().nth(4).unwrap().parse().unwrap();
     assert!(delta > 0.0, "banning the refiner's exports raises the world price: {co}");
     assert!(out.join("index.html").exists() && out.join("charts/price_co.svg").exists());
+    let page = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(page.contains("<table>") && !page.contains("<pre>"), "the diff page is tables");
+    assert!(page.contains("class=\"divergence\">First divergence: tick 34"), "the first divergence is marked");
+    // A shorter fork: the diff compares only the ticks both have, and charts only those.
+    ok(&chokepoint(
+        &db,
+        &["fork", "1", "--at", "25", "--ticks", "40", "--quiet", "--out", &root.join("d").display().to_string()],
+    ));
+    let short = root.join("diff-short");
+    let text = ok(&chokepoint(&db, &["diff", "1", "4", "--out", &short.display().to_string()]));
+    assert!(text.contains("ticks 25..=39 in common"), "{text}");
+    let svg = std::fs::read_to_string(short.join("charts/price_co.svg")).unwrap();
+    let doc = roxmltree::Document::parse(&svg).expect("valid SVG");
+    let labels: Vec<f64> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("text") && n.attribute("text-anchor") == Some("middle"))
+        .filter(|n| n.parent_element().and_then(|p| p.attribute("class")) != Some("marker"))
+        .filter_map(|n| n.text().and_then(|t| t.replace(',', "").parse().ok()))
+        .collect();
+    assert!(
+        !labels.is_empty() && labels.iter().all(|x| (25.0..=40.0).contains(x)),
+        "x axis over the shared ticks only: {labels:?}"
+    );
     let _ = std::fs::remove_dir_all(root);
 }

@@ -5,138 +5,11 @@
 
 mod common;
 
-use common::{fresh_db, ok, scenario, temp_dir, wait_with_timeout};
+use common::exercise::{http, order_errors, start, start_with};
+use common::{ok, scenario, temp_dir, wait_with_timeout};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-struct Exercise {
-    child: Child,
-    addr: String,
-    grpc: String,
-    tokens: std::collections::BTreeMap<String, String>,
-    db: std::path::PathBuf,
-}
-
-impl Drop for Exercise {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(players: &str, extra: &[&str]) -> Exercise {
-    start_with(&scenario("tiny.toml"), players, extra)
-}
-
-fn start_with(scenario_file: &str, players: &str, extra: &[&str]) -> Exercise {
-    let db = fresh_db();
-    let out = temp_dir("exercise-out");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_chokepoint"))
-        .arg("--db")
-        .arg(&db)
-        .args([
-            "exercise",
-            scenario_file,
-            "--players",
-            players,
-            "--listen",
-            "127.0.0.1:0",
-            "--grpc-listen",
-            "127.0.0.1:0",
-            "--out",
-        ])
-        .arg(&out)
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start chokepoint exercise");
-    let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
-    let (mut addr, mut grpc, mut tokens) = (String::new(), String::new(), std::collections::BTreeMap::new());
-    let mut line = String::new();
-    while reader.read_line(&mut line).expect("read") > 0 {
-        if let Some(rest) = line.trim().strip_prefix("Console: http://") {
-            addr = rest.trim_end_matches('/').to_string();
-        } else if let Some(rest) = line.trim().strip_prefix("gRPC: ") {
-            grpc = rest.split_whitespace().next().unwrap_or("").to_string();
-        } else if line.starts_with("  ") {
-            let mut parts = line.split_whitespace();
-            if let (Some(role), Some(token)) = (parts.next(), parts.next()) {
-                tokens.insert(role.to_string(), token.to_string());
-            }
-            if role_is_control(&line) {
-                break;
-            }
-        }
-        line.clear();
-    }
-    // Keep draining stdout so the process never blocks on a full pipe.
-    std::thread::spawn(move || {
-        let mut sink = Vec::new();
-        let _ = reader.read_to_end(&mut sink);
-    });
-    assert!(!addr.is_empty(), "the exercise printed its address");
-    Exercise { child, addr, grpc, tokens, db }
-}
-
-fn role_is_control(line: &str) -> bool {
-    line.trim_start().starts_with("control")
-}
-
-/// One HTTP/1.1 request; returns the status and the JSON body (Null if none).
-fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> (u16, Value) {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    let payload = body.map(|b| b.to_string()).unwrap_or_default();
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
-        payload.len()
-    );
-    stream.write_all(request.as_bytes()).expect("send");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read");
-    let status: u16 = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status line");
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
-}
-
-impl Exercise {
-    fn get(&self, path: &str, role: &str) -> (u16, Value) {
-        http(&self.addr, "GET", path, Some(&self.tokens[role]), None)
-    }
-
-    fn post(&self, path: &str, role: &str, body: Value) -> (u16, Value) {
-        http(&self.addr, "POST", path, Some(&self.tokens[role]), Some(&body))
-    }
-
-    /// Waits until control's status satisfies `done`.
-    fn wait_for(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let (_, v) = self.get("/api/control", "control");
-            if done(&v) {
-                return v;
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}: {v}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-fn order_errors(v: &Value) -> Vec<(u64, String)> {
-    v["errors"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|e| (e["index"].as_u64().unwrap_or(99), e["field"].as_str().unwrap_or("").to_string()))
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 #[test]
 fn an_exercise_over_http_from_tokens_to_replay() {
@@ -319,28 +192,202 @@ fn an_exercise_over_http_from_tokens_to_replay() {
         ok(&common::chokepoint(&db, &["fork", "1", "--at", "2", "--quiet", "--out", &fork_out.display().to_string()]));
     let _ = std::fs::remove_dir_all(fork_out);
     assert!(fork.contains("Run 2"), "{fork}");
+    // A fork with no changes continues the exercise: the orders revealed at its branch tick
+    // (tick 0 here) go into its auctions as they did in the exercise.
+    let again = temp_dir("exercise-fork0");
+    ok(&common::chokepoint(&db, &["fork", "1", "--at", "0", "--quiet", "--out", &again.display().to_string()]));
+    let diff = ok(&common::chokepoint(&db, &["diff", "1", "3"]));
+    let _ = std::fs::remove_dir_all(again);
+    assert!(diff.contains("No divergence"), "{diff}");
 }
 
+/// Limits are per token, never per address: one client's bad token does not lock out another
+/// player's good one (every request here comes from the same address), a token that asks too
+/// often is slowed alone, and past the global cap only players already in carry on.
 #[test]
-fn failed_logins_are_rate_limited() {
-    let ex = start("CC", &["--turn", "1", "--deadline", "60s"]);
+fn one_bad_token_does_not_block_another_players_good_one() {
+    let ex = start("CC,DD", &["--turn", "1", "--deadline", "60s"]);
+    let a = &ex.addr;
+    assert_eq!(ex.get("/api/whoami", "CC").0, 200, "CC logs in first");
     for _ in 0..10 {
-        assert_eq!(http(&ex.addr, "GET", "/api/whoami", Some("guess"), None).0, 401);
+        assert_eq!(http(a, "GET", "/api/whoami", Some("stale-tab-token"), None).0, 401);
     }
-    assert_eq!(http(&ex.addr, "GET", "/api/whoami", Some("guess"), None).0, 429);
-    assert_eq!(ex.get("/api/whoami", "CC").0, 429, "even a good token waits out the minute from that address");
+    assert_eq!(http(a, "GET", "/api/whoami", Some("stale-tab-token"), None).0, 429, "that token is refused");
+    assert_eq!(ex.get("/api/whoami", "CC").0, 200, "another player's good token still works");
+    assert_eq!(ex.get("/api/control", "control").0, 200, "and control's");
+    assert_eq!(http(a, "GET", "/api/whoami", Some("another-typo"), None).0, 401, "another wrong token is its own");
+    // A token asking far too often is slowed, alone.
+    let statuses: Vec<u16> = (0..200).map(|_| ex.get("/api/whoami", "DD").0).collect();
+    assert!(statuses.contains(&429), "DD was never slowed down: {statuses:?}");
+    assert_eq!(ex.get("/api/whoami", "CC").0, 200, "CC is not slowed by DD's requests");
+    // Past the global cap of failed logins, those already in carry on; nobody new gets in.
+    for i in 0..320 {
+        let status = http(a, "GET", "/api/whoami", Some(&format!("guess-{i}")), None).0;
+        assert!(status == 401 || status == 429, "{status}");
+    }
+    assert_eq!(http(a, "GET", "/api/whoami", Some("guess-new"), None).0, 429);
+    assert_eq!(ex.get("/api/whoami", "CC").0, 200, "a player already in carries on");
+    assert_eq!(ex.get("/api/whoami", "control").0, 200, "so does control");
+    // An oversized body is refused before it is read.
+    let huge = json!({"orders": [], "comment": "x".repeat(300 * 1024)});
+    assert_eq!(ex.post("/api/orders", "CC", huge).0, 413);
 }
 
-/// Three players and control in a real headless Chromium (tests/browser/exercise.mjs).
+/// The tools of a real exercise over HTTP: situation reports with filled and unfilled orders,
+/// a `lift` of a restriction imposed during the exercise (by a player, by control and in a
+/// fork's events), an empty submission that would silently replace a sealed one, control's
+/// adjudication, a deadline for one turn, a rollback that replay and debrief follow, and
+/// "end" recorded as completed, which `resume` continues only under AI, into a new folder.
+#[test]
+fn situation_reports_lift_rollback_and_the_end() {
+    let mut ex = start("BB,CC", &["--turn", "2", "--deadline", "120s"]);
+    let orders = |role: &str, body: Value| {
+        let (status, v) = ex.post("/api/orders", role, body);
+        assert_eq!(status, 200, "{role}: {v}");
+    };
+    let zero = ex.post(
+        "/api/orders",
+        "CC",
+        json!({"orders": [{"type": "buy", "commodity": "dy", "quantity_t": 0.0001, "limit_usd_per_kg": 400}]}),
+    );
+    assert_eq!((zero.0, order_errors(&zero.1)), (422, vec![(0, "quantity_t".to_string())]), "no 0 kg order");
+    // Turn 1: BB bans dy exports to CC; CC bids high (filled) and far too low (outbid).
+    orders(
+        "CC",
+        json!({"orders": [
+        {"type": "buy", "commodity": "dy", "quantity_t": 1, "limit_usd_per_kg": 14000},
+        {"type": "buy", "commodity": "dy", "quantity_t": 2, "limit_usd_per_kg": 11},
+        {"type": "buy", "commodity": "co", "quantity_t": 5, "limit_usd_per_kg": 100}
+    ], "comment": "fill the dy reserve"}),
+    );
+    let (status, v) = ex.post("/api/orders", "CC", json!({"orders": []}));
+    assert_eq!(status, 422, "an empty submission does not silently replace a sealed one: {v}");
+    assert!(v["error"].as_str().unwrap_or("").contains("replace"), "{v}");
+    assert_eq!(ex.get("/api/player", "CC").1["my_submission"]["orders"].as_array().map(Vec::len), Some(3));
+    // Control sees the sealed orders and refuses CC's cobalt bid, with a note CC sees.
+    let sealed = ex.get("/api/control", "control").1;
+    assert_eq!(sealed["sealed"]["CC"]["orders"][2]["order"]["commodity"], "co", "{}", sealed["sealed"]);
+    let refuse = json!({"action": "refuse", "nation": "CC", "order": 3, "note": "no cobalt this turn"});
+    assert_eq!(ex.post("/api/control", "control", refuse).0, 200);
+    let cc = ex.get("/api/player", "CC").1;
+    assert_eq!(cc["my_submission"]["orders"].as_array().map(Vec::len), Some(2));
+    assert!(cc["messages"].to_string().contains("no cobalt this turn"), "CC is told: {}", cc["messages"]);
+    orders(
+        "BB",
+        json!({"orders": [{"type": "policy", "event": {"action": "export_ban", "commodity": "dy", "to": ["CC"]}}]}),
+    );
+    let v = ex.wait_for("turn 1", |v| v["status"]["turn"].as_u64() >= Some(2));
+    let report = v["sitreps"].as_array().unwrap().iter().find(|r| r["nation"] == "CC" && r["turn"] == 1).cloned();
+    let report = report.unwrap_or_else(|| panic!("CC's report on turn 1: {}", v["sitreps"]));
+    let status_of = |i: usize| report["orders"][i]["status"].as_str().unwrap_or("").to_string();
+    assert_eq!(status_of(0), "filled", "{report}");
+    assert!(report["orders"][0]["price_usd_per_kg"].as_f64().unwrap_or(0.0) > 11.0, "{report}");
+    assert_eq!(status_of(1), "not filled", "{report}");
+    assert!(report["orders"][1]["reason"].as_str().unwrap().starts_with("outbid"), "{report}");
+    assert_eq!(status_of(2), "refused", "{report}");
+    assert!(report["events"].to_string().contains("BB bans exports of dy refined to CC"), "{report}");
+    let cc = ex.get("/api/player", "CC").1;
+    assert_eq!(cc["sitreps"].as_array().map(Vec::len), Some(1), "CC sees its own report only");
+    assert!(!cc["sitreps"].to_string().contains("\"nation\":\"BB\""), "not BB's");
+
+    // A lift of a restriction imposed during the exercise: by control, and by its owner.
+    let ban = "[[events]]\ntick = 0\naction = \"export_ban\"\nnation = \"AA\"\ncommodity = \"co\"\n";
+    let (status, v) = ex.post("/api/control/inject", "control", json!({"toml": ban}));
+    assert_eq!(status, 422, "an inject needs a name: {v}");
+    assert_eq!(ex.post("/api/control/inject", "control", json!({"toml": ban, "name": "aa-co-ban"})).0, 200);
+    let (status, v) = ex.post("/api/control/inject", "control", json!({"toml": ban, "name": "aa-co-ban"}));
+    assert_eq!(status, 422, "names are unique: {v}");
+    let restrictions = ex.get("/api/player", "BB").1["public"]["restrictions"].to_string();
+    assert!(restrictions.contains("BB-export_ban-t0-0"), "{restrictions}");
+    orders("BB", json!({"orders": [{"type": "policy", "event": {"action": "lift", "target": "BB-export_ban-t0-0"}}]}));
+    orders("CC", json!({"orders": [], "comment": "waiting"}));
+    ex.wait_for("turn 2", |v| v["status"]["turn"].as_u64() >= Some(3));
+    let lift = "[[events]]\ntick = 0\naction = \"lift\"\ntarget = \"aa-co-ban\"\n";
+    let (status, v) = ex.post("/api/control/inject", "control", json!({"toml": lift, "name": "aa-co-unban"}));
+    assert_eq!(status, 200, "control lifts its own inject's restriction: {v}");
+    let v = ex.wait_for("the lift", |v| !v["public"]["restrictions"].to_string().contains("BB-export_ban-t0-0"));
+    assert!(v["events"].to_string().contains("lifted BB-export_ban-t0-0"), "{}", v["events"]);
+
+    // This turn only: a short deadline; the next turn has the usual one again.
+    let short = json!({"action": "deadline", "seconds": 1, "scope": "turn"});
+    assert_eq!(ex.post("/api/control", "control", short).0, 200);
+    let v = ex.wait_for("turn 3 at its short deadline", |v| v["status"]["turn"].as_u64() >= Some(4));
+    assert_eq!(v["status"]["deadline_s"].as_f64(), Some(120.0), "the short deadline was for one turn");
+
+    // Roll back to the start of turn 2: BB's lift is undone, the ban is in force again.
+    assert_eq!(ex.post("/api/control", "control", json!({"action": "rollback", "turn": 9})).0, 422);
+    assert_eq!(ex.post("/api/control", "control", json!({"action": "rollback", "turn": 2})).0, 200);
+    let v = ex.wait_for("the rollback", |v| v["status"]["turn"].as_u64() == Some(2));
+    assert_eq!(v["status"]["tick"].as_u64(), Some(2), "{}", v["status"]);
+    assert!(v["public"]["restrictions"].to_string().contains("BB-export_ban-t0-0"), "the ban is back");
+    assert!(v["sitreps"].as_array().unwrap().iter().all(|r| r["turn"] == 1), "later reports are gone");
+    assert_eq!(ex.post("/api/control", "control", json!({"action": "resolve"})).0, 200);
+    ex.wait_for("turn 2 again", |v| v["status"]["turn"].as_u64() >= Some(3));
+    assert_eq!(ex.post("/api/control", "control", json!({"action": "end"})).0, 200);
+    let db = ex.db.clone();
+    assert!(wait_with_timeout(&mut ex.child, Duration::from_secs(30)), "the exercise exits when control ends it");
+
+    // Recorded as completed, ended by control; replay and the debrief follow the rollback.
+    let store = coordinator::store::Store::open(&db).expect("store");
+    let meta = store.run(coordinator::store::RunId(1)).expect("run");
+    assert_eq!((meta.status.as_str(), meta.ended_by.as_deref()), ("completed", Some("control")));
+    let journal = store.journal(coordinator::store::RunId(1)).expect("journal");
+    assert!(journal.iter().any(|j| j.input.kind() == "rollback"), "the rollback is journaled");
+    let ended_at = meta.ticks_done;
+    let out_dir = meta.out_dir.clone();
+    drop(store);
+    let replay = ok(&common::chokepoint(&db, &["replay", "1"]));
+    assert!(replay.contains("recorded digests match"), "{replay}");
+    let report_dir = temp_dir("exercise-rollback-report");
+    ok(&common::chokepoint(&db, &["report", "1", "--out", &report_dir.display().to_string()]));
+    let digests = std::fs::read_to_string(std::path::Path::new(&out_dir).join("digests.csv")).unwrap();
+    assert_eq!(digests.lines().count() as u32, ended_at + 1, "the outputs were cut back at the rollback");
+
+    // A fork's events may lift what the exercise imposed; by default it ends where the parent did.
+    let events = report_dir.join("lift.toml");
+    std::fs::write(&events, "[[events]]\ntick = 3\naction = \"lift\"\ntarget = \"BB-export_ban-t0-0\"\n").unwrap();
+    let fork = ok(&common::chokepoint(
+        &db,
+        &[
+            "fork",
+            "1",
+            "--at",
+            "2",
+            "--quiet",
+            "--events",
+            &events.display().to_string(),
+            "--out",
+            &report_dir.join("fork").display().to_string(),
+        ],
+    ));
+    assert!(fork.contains(&format!("to tick {ended_at}")), "{fork}");
+
+    // `resume` continues an exercise only when asked, under AI, into a new folder.
+    let refused = common::chokepoint(&db, &["resume", "1", "--quiet"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--ai"), "{}", String::from_utf8_lossy(&refused.stderr));
+    let ai_out = report_dir.join("ai");
+    ok(&common::chokepoint(&db, &["resume", "1", "--ai", "--quiet", "--out", &ai_out.display().to_string()]));
+    let ai_digests = std::fs::read_to_string(ai_out.join("digests.csv")).unwrap();
+    assert_eq!(ai_digests.lines().count(), 61, "continued to the scenario's end");
+    let again = std::fs::read_to_string(std::path::Path::new(&out_dir).join("digests.csv")).unwrap();
+    assert_eq!(again, digests, "the exercise's own outputs are left as they were");
+    let _ = std::fs::remove_dir_all(report_dir);
+}
+
+/// Three players and control in a real headless Chromium (tests/browser/exercise.mjs): a bad
+/// token blocks only itself, the charts have axes and a legend, typing survives refreshes,
+/// situation reports show a filled and an unfilled order, a lift ends a restriction, and a
+/// rollback of one turn brings it back; then the replay of the run passes.
 #[test]
 #[ignore = "needs Debian's chromium and `npm ci` in tests/browser; .ci/run installs both and runs it with --include-ignored"]
 fn the_exercise_console_in_a_real_browser() {
-    let mut ex = start("BB,CC,DD", &["--turn", "2", "--deadline", "30s"]);
+    let mut ex = start("BB,CC,DD", &["--turn", "2", "--deadline", "300s"]);
     let root = temp_dir("exercise-browser");
     let tokens = root.join("tokens.json");
     std::fs::write(&tokens, serde_json::to_string(&ex.tokens).unwrap()).unwrap();
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/browser/exercise.mjs");
-    let shots = root.join("screenshots");
+    let shots = std::env::var_os("CHOKEPOINT_SCREENSHOTS").map_or(root.join("screenshots"), std::path::PathBuf::from);
     let out = Command::new("node")
         .arg(&script)
         .args([&format!("http://{}/", ex.addr), &tokens.display().to_string(), &shots.display().to_string()])
@@ -352,17 +399,17 @@ fn the_exercise_console_in_a_real_browser() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(shots.join("exercise-control.png").exists());
+    assert!(shots.join("05-rolled-back-control.png").exists());
     // The server agrees with what the pages showed.
     let v = ex.get("/api/control", "control").1;
     assert!(v["missed"].to_string().contains("DD"));
+    assert_eq!(v["status"]["turn"].as_u64(), Some(2), "rolled back to turn 2");
     assert_eq!(ex.post("/api/control", "control", json!({"action": "end"})).0, 200);
+    let db = ex.db.clone();
     assert!(wait_with_timeout(&mut ex.child, Duration::from_secs(30)));
-    if std::env::var_os("CHOKEPOINT_KEEP_SCREENSHOTS").is_none() {
-        let _ = std::fs::remove_dir_all(root);
-    } else {
-        eprintln!("screenshots in {}", shots.display());
-    }
+    let replay = ok(&common::chokepoint(&db, &["replay", "1"]));
+    assert!(replay.contains("recorded digests match"), "the replay of a run with a rollback: {replay}");
+    let _ = std::fs::remove_dir_all(root);
 }
 
 /// The same operations over gRPC, with the token as metadata.
@@ -401,6 +448,7 @@ fn the_exercise_over_grpc() {
                 ..OrderSpec::default()
             }],
             comment: String::new(),
+            replace: false,
         };
         let e = client.submit_orders(with(&ex.tokens["CC"], bad)).await.expect_err("invalid");
         assert_eq!(e.code(), tonic::Code::InvalidArgument);
@@ -412,6 +460,7 @@ fn the_exercise_over_grpc() {
                 ..OrderSpec::default()
             }],
             comment: "by bot".into(),
+            replace: false,
         };
         let ok = client.submit_orders(with(&ex.tokens["CC"], good)).await.expect("accepted").into_inner();
         assert!(ok.json.contains("accepted"), "{}", ok.json);

@@ -96,8 +96,30 @@ fn sweep_results_equal_single_runs_and_resume_skips_finished_runs() {
     ));
     assert!(again.contains("2 runs done, 6 already finished and skipped"), "{again}");
     let summary = std::fs::read_to_string(one.join("summary.csv")).unwrap();
-    assert!(summary.starts_with("parameters,outcome,subject,runs,mean,median,p5,p95"));
-    assert!(summary.contains("stockpile.CC.target_days=180,peak_price_usd_per_kg,dy,4,"), "{summary}");
+    assert!(
+        summary.starts_with("stockpile.CC.target_days,parameters,outcome,subject,runs,mean,median,p5,p95"),
+        "{summary}"
+    );
+    assert!(summary.contains("180,stockpile.CC.target_days=180,peak_price_usd_per_kg,dy,4,"), "{summary}");
+    // No sentinel for "none": a run that ends before tiny's quota (tick 20) has no first
+    // restriction, so an empty value, never -1.
+    let short = root.join("short");
+    ok(&chokepoint(
+        &db,
+        &[
+            "sweep",
+            &scenario("tiny.toml"),
+            "--seeds",
+            "1",
+            "--ticks",
+            "10",
+            "--quiet",
+            "--out",
+            &short.display().to_string(),
+        ],
+    ));
+    let runs = std::fs::read_to_string(short.join("runs.csv")).unwrap();
+    assert!(runs.lines().any(|l| l == "1,first_restriction_tick,world,"), "{runs}");
     assert!(one.join("runs.parquet").exists() && one.join("summary.parquet").exists());
 
     let bad = chokepoint(

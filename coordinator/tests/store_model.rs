@@ -62,7 +62,9 @@ fn meta(n: usize) -> RunMeta {
             players: vec!["AA".into()],
             turn_ticks: 13,
             token_hashes: vec![("control".into(), "00".into())],
+            ai_from: None,
         }),
+        ended_by: (n % 3 == 2).then(|| "control".into()),
     }
 }
 

@@ -79,6 +79,14 @@ pub enum Phase {
 /// Told where each phase of a tick starts (for metrics; nothing in the tick depends on it).
 pub trait Probe {
     fn mark(&mut self, phase: Phase);
+
+    /// Shown the state, read-only, where the auctions start ([`Phase::Markets`]) and where they
+    /// are settled ([`Phase::AfterMarkets`]): the difference is what the auctions did, which an
+    /// exercise reads to tell a player what became of its orders. Nothing in the tick depends on
+    /// it; the default looks at nothing.
+    fn inspect(&mut self, phase: Phase, state: &WorldState) {
+        let _ = (phase, state);
+    }
 }
 
 impl Probe for () {
@@ -334,8 +342,10 @@ fn apply(
     tick::produce::produce(cx, actions);
     cx.state.exports.begin(cx.tick);
     probe.mark(Phase::Markets);
+    probe.inspect(Phase::Markets, cx.state);
     let released = tick::auctions::auctions(cx, deltas, actions);
     probe.mark(Phase::AfterMarkets);
+    probe.inspect(Phase::AfterMarkets, cx.state);
     tick::deliver::deliver(cx);
     mechanics::recycle(cx);
     tick::consume::consume(cx, actions);

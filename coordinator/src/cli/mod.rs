@@ -104,15 +104,24 @@ pub enum Command {
         #[command(subcommand)]
         show: Option<RunsCommand>,
     },
-    /// Continue an interrupted run from its last snapshot.
+    /// Continue an interrupted run from its last snapshot (an exercise only with --ai).
     Resume {
+        /// The run's id (see `chokepoint runs`).
         run: u64,
+        /// Continue a war-game exercise (interrupted, or ended by its control cell) with every
+        /// nation under AI control, writing to a new output folder.
+        #[arg(long)]
+        ai: bool,
+        /// With --ai: the new output folder (default: the exercise's folder with -ai appended).
+        #[arg(long, requires = "ai")]
+        out: Option<PathBuf>,
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
     },
     /// Re-execute a run from its snapshots and check every recorded digest.
     Replay {
+        /// The run's id (see `chokepoint runs`).
         run: u64,
         /// First tick to check (replay starts at the nearest snapshot before it).
         #[arg(long, default_value_t = 0)]
@@ -123,10 +132,15 @@ pub enum Command {
     },
     /// Start a new run from tick T of a recorded one, optionally with another seed or events.
     Fork {
+        /// The run's id (see `chokepoint runs`).
         run: u64,
         /// The branch tick: the fork starts from the world at the start of this tick.
         #[arg(long)]
         at: u32,
+        /// The fork's length in ticks (where it ends; default: the parent's when the parent
+        /// ended early, such as an exercise its control cell ended, else the scenario's).
+        #[arg(long)]
+        ticks: Option<u32>,
         /// A different seed from the branch tick on.
         #[arg(long)]
         seed: Option<u64>,
@@ -143,6 +157,7 @@ pub enum Command {
     },
     /// Write a self-contained HTML after-action report with SVG charts for a recorded run.
     Report {
+        /// The run's id (see `chokepoint runs`).
         run: u64,
         /// Output folder (default: out/report-run<ID>).
         #[arg(long)]
@@ -151,7 +166,9 @@ pub enum Command {
     /// Write a recorded run's tidy tables (prices, trades, production, stockpiles, shortages,
     /// events, orders) as CSV or Parquet.
     Export {
+        /// The run's id (see `chokepoint runs`).
         run: u64,
+        /// The file format of the tables.
         #[arg(long, value_enum, default_value = "csv")]
         format: crate::debrief::export::Format,
         /// Output folder (default: out/export-run<ID>).
@@ -160,15 +177,19 @@ pub enum Command {
     },
     /// Compare two recorded runs: the first tick where they diverge and the outcome deltas.
     Diff {
+        /// The first run's id (e.g. an exercise).
         a: u64,
+        /// The second run's id (e.g. its fork).
         b: u64,
-        /// Also write a page with both runs' prices charted to this folder.
+        /// Also write a page (index.html: tables, the first divergence marked, both runs'
+        /// prices charted) to this folder.
         #[arg(long)]
         out: Option<PathBuf>,
     },
     /// Serve the DVR console for a recorded run: a tick slider over the saved world, and each
     /// nation's view as it saw it.
     Debrief {
+        /// The run's id (see `chokepoint runs`).
         run: u64,
         /// Address to listen on (port 0 picks a free port; the address is printed).
         #[arg(long, default_value = "127.0.0.1:7401")]
@@ -177,6 +198,7 @@ pub enum Command {
     /// Run a scenario over many seeds and parameter values, in parallel, and summarise the
     /// outcome distributions.
     Sweep {
+        /// The scenario file (TOML).
         scenario: PathBuf,
         /// Seeds: `1..1000` (inclusive) or `1,5,9`.
         #[arg(long)]
@@ -205,8 +227,10 @@ pub enum Command {
         /// Number of agents in all (agencies, mines, refineries, industries).
         #[arg(long, default_value_t = 1000)]
         agents: usize,
+        /// The generator's seed (the same parameters and seed give the same file).
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// The scenario's number of ticks.
         #[arg(long, default_value_t = 52)]
         ticks: u32,
         /// The scenario file to write.
@@ -215,7 +239,9 @@ pub enum Command {
     },
     /// Print the world of a run at the start of tick T, or write it as JSON.
     State {
+        /// The run's id (see `chokepoint runs`).
         run: u64,
+        /// The tick: the world at its start (after this many ticks have run).
         #[arg(long)]
         at: u32,
         /// Write the whole state as JSON to this file.
@@ -247,7 +273,10 @@ pub struct RunArgs {
 #[derive(Subcommand, Debug)]
 pub enum RunsCommand {
     /// Details of one run.
-    Show { run: u64 },
+    Show {
+        /// The run's id.
+        run: u64,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -335,9 +364,12 @@ pub fn execute(db: &Path, command: Command) -> anyhow::Result<ExitCode> {
         Command::Check { scenario } => records::check(scenario),
         Command::Runs { show: None } => records::runs(db),
         Command::Runs { show: Some(RunsCommand::Show { run }) } => records::show(db, run),
-        Command::Resume { run, quiet } => records::resume(db, run, quiet),
+        Command::Resume { run, ai, out, quiet } => records::resume(db, run, ai.then_some(out), quiet),
         Command::Replay { run, from, to } => records::replay(db, run, from, to),
-        Command::Fork { run, at, seed, events, out, quiet } => records::fork(db, run, at, seed, events, out, quiet),
+        Command::Fork { run, at, ticks, seed, events, out, quiet } => {
+            let options = crate::history::ForkOptions { seed, events_file: events, ticks, out, progress: !quiet };
+            records::fork(db, run, at, options)
+        }
         Command::State { run, at, json } => records::state(db, run, at, json),
         Command::Report { run, out } => debrief::report(db, run, out),
         Command::Export { run, format, out } => debrief::export(db, run, format, out),
@@ -347,5 +379,30 @@ pub fn execute(db: &Path, command: Command) -> anyhow::Result<ExitCode> {
             research::sweep(scenario, research::SweepFlags { seeds, set, jobs, ticks, out, quiet })
         }
         Command::Synth { nations, agents, seed, ticks, out } => research::synth(nations, agents, seed, ticks, out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// `--help` of every verb describes every argument.
+    #[test]
+    fn every_argument_of_every_verb_has_a_help_text() {
+        fn check(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id != "help" && id != "version" && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                check(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        check(&Cli::command(), "chokepoint", &mut missing);
+        assert!(missing.is_empty(), "arguments without a help text: {missing:?}");
     }
 }

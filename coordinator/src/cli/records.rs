@@ -36,15 +36,14 @@ pub(super) fn runs(db: &Path) -> anyhow::Result<ExitCode> {
         );
         for (id, m) in runs {
             let parent = m.parent.map(|(p, t)| format!("{p} @ tick {t}")).unwrap_or_default();
+            let status = match &m.ended_by {
+                Some(by) => format!("{} ({by})", m.status.as_str()),
+                None => m.status.as_str().to_string(),
+            };
             let ticks = format!("{}/{}", m.ticks_done, m.ticks);
             println!(
                 "{:>5}  {:<22} {:>12} {:>13}  {:<12} {:<20} {parent}",
-                id.0,
-                m.scenario_name,
-                m.seed,
-                ticks,
-                m.status.as_str(),
-                m.mode
+                id.0, m.scenario_name, m.seed, ticks, status, m.mode
             );
         }
     }
@@ -63,7 +62,16 @@ pub(super) fn show(db: &Path, run: u64) -> anyhow::Result<ExitCode> {
     println!("  status       {}{}", m.status.as_str(), m.error.as_ref().map(|e| format!(" — {e}")).unwrap_or_default());
     println!("  mode         {}", m.mode);
     println!("  version      {}", m.version);
-    println!("  started      {} ms after the Unix epoch", m.started_unix_ms);
+    println!("  started      {}", crate::time::iso8601(m.started_unix_ms));
+    if let Some(by) = &m.ended_by {
+        println!("  ended by     {by} at tick {}", m.ticks_done);
+    }
+    if let Some(x) = &m.exercise {
+        println!("  exercise     played by {}, turns of {} ticks", x.players.join(", "), x.turn_ticks);
+        if let Some((tick, dir)) = &x.ai_from {
+            println!("               continued under AI from tick {tick}; the exercise's own outputs are in {dir}");
+        }
+    }
     if let Some((p, t)) = m.parent {
         println!("  forked from  run {p} at tick {t}");
     }
@@ -76,9 +84,11 @@ pub(super) fn show(db: &Path, run: u64) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub(super) fn resume(db: &Path, run: u64, quiet: bool) -> anyhow::Result<ExitCode> {
+/// `under_ai`: continue an exercise under AI, into this folder (or the default one).
+pub(super) fn resume(db: &Path, run: u64, under_ai: Option<Option<PathBuf>>, quiet: bool) -> anyhow::Result<ExitCode> {
     let store = open_store(db)?;
-    let (meta, summary) = history::resume(store, RunId(run), None, !quiet)?;
+    let options = history::ResumeOptions { snapshot_every: None, progress: !quiet, under_ai };
+    let (meta, summary) = history::resume(store, RunId(run), options)?;
     let s = history::scenario_of(&meta)?;
     print!("{}", summary.render(&s));
     println!("Run {run} resumed to tick {} ({}); outputs in {}", meta.ticks_done, meta.status.as_str(), meta.out_dir);
@@ -103,20 +113,15 @@ pub(super) fn replay(db: &Path, run: u64, from: u32, to: Option<u32>) -> anyhow:
     }
 }
 
-pub(super) fn fork(
-    db: &Path,
-    run: u64,
-    at: u32,
-    seed: Option<u64>,
-    events: Option<PathBuf>,
-    out: Option<PathBuf>,
-    quiet: bool,
-) -> anyhow::Result<ExitCode> {
+pub(super) fn fork(db: &Path, run: u64, at: u32, options: history::ForkOptions) -> anyhow::Result<ExitCode> {
     let store = open_store(db)?;
-    let (id, meta, summary) = history::fork(store, RunId(run), at, seed, events.as_deref(), out, !quiet)?;
+    let (id, meta, summary) = history::fork(store, RunId(run), at, options)?;
     let s = history::scenario_of(&meta)?;
     print!("{}", summary.render(&s));
-    println!("Run {id} forked from run {run} at tick {at}, seed {}; outputs in {}", meta.seed, meta.out_dir);
+    println!(
+        "Run {id} forked from run {run} at tick {at}, seed {}, to tick {}; outputs in {}",
+        meta.seed, meta.ticks, meta.out_dir
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -12,8 +12,9 @@ const PALETTE: [&str; 12] = [
     "#BCBD22", "#17BECF",
 ];
 
+/// Text for SVG and HTML: control characters stripped (XML allows none), markup escaped.
 pub fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+    crate::clean::xml(s)
 }
 
 /// A "nice" step for about `target` intervals over `span`: 1, 2 or 5 times a power of ten.
@@ -60,10 +61,36 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
 }
 
-/// A vertical line at `x` with a short label (an event, an inject, a decision).
+/// A vertical line at `x` with a numbered disc (the number refers to a table beside the chart;
+/// `label` is the full text, shown as the disc's tooltip). Discs at the same tick stack.
+#[derive(Clone, Debug)]
 pub struct Marker {
     pub x: f64,
+    pub number: usize,
     pub label: String,
+}
+
+/// The numbered discs of `markers`, each with a dashed line from `top` down to `bottom`: stacked
+/// down into the plot from `top` (`above` false) or up above it.
+fn markers_svg(out: &mut String, markers: &[Marker], sx: impl Fn(f64) -> f64, top: f64, bottom: f64, above: bool) {
+    let mut stacked: std::collections::BTreeMap<i64, usize> = std::collections::BTreeMap::new();
+    for m in markers {
+        let px = sx(m.x);
+        let k = stacked.entry((px * 10.0) as i64).or_default();
+        let cy = if above { top - 10.0 - *k as f64 * 17.0 } else { top + 9.0 + *k as f64 * 17.0 };
+        *k += 1;
+        let _ = writeln!(
+            out,
+            r##"<line x1="{px:.1}" y1="{top}" x2="{px:.1}" y2="{bottom:.1}" stroke="#B22222" stroke-dasharray="4 3" opacity="0.7"/>"##
+        );
+        let _ = writeln!(
+            out,
+            r##"<g class="marker"><title>{}</title><circle cx="{px:.1}" cy="{cy:.1}" r="8" fill="#B22222"/><text x="{px:.1}" y="{:.1}" text-anchor="middle" font-size="9" fill="white">{}</text></g>"##,
+            escape(&m.label),
+            cy + 3.2,
+            m.number
+        );
+    }
 }
 
 pub struct LineChart {
@@ -173,28 +200,9 @@ impl LineChart {
             TOP + ph / 2.0,
             escape(&self.y_label)
         );
-        // Markers.
-        for m in &self.markers {
-            if m.x < x0 || m.x > x1 {
-                continue;
-            }
-            let px = sx(m.x);
-            let _ = writeln!(
-                out,
-                r##"<line x1="{px:.1}" y1="{TOP}" x2="{px:.1}" y2="{:.1}" stroke="#B22222" stroke-dasharray="4 3"/>"##,
-                TOP + ph
-            );
-            // Labels run down the inside of the plot, clear of the title.
-            let _ = writeln!(
-                out,
-                r##"<text x="{:.1}" y="{:.1}" font-size="10" fill="#B22222" transform="rotate(90 {:.1} {:.1})">{}</text>"##,
-                px + 3.0,
-                TOP + 6.0,
-                px + 3.0,
-                TOP + 6.0,
-                escape(&shorten(&m.label, 40))
-            );
-        }
+        // Markers: numbered discs, explained in a table beside the chart.
+        let inside: Vec<Marker> = self.markers.iter().filter(|m| m.x >= x0 && m.x <= x1).cloned().collect();
+        markers_svg(&mut out, &inside, sx, TOP, TOP + ph, false);
         // Series and legend.
         for (i, s) in self.series.iter().enumerate() {
             let colour = PALETTE[i % PALETTE.len()];
@@ -308,12 +316,21 @@ pub struct Timeline {
 impl Timeline {
     pub fn svg(&self) -> String {
         let row_h = 22.0;
-        let left = 300.0;
-        let top = 50.0;
-        let pw = W - left - 40.0;
+        // The label column is as wide as the longest label (about 6.6 px a character at 12 px),
+        // so no row is cut; the plot keeps its own width beside it.
+        let longest = self.rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(10);
+        let left = (longest as f64 * 6.6 + 24.0).clamp(160.0, 760.0);
+        // Room above the rows for the markers' discs, stacked where they share a tick.
+        let mut per_tick: std::collections::BTreeMap<i64, usize> = std::collections::BTreeMap::new();
+        for m in &self.markers {
+            *per_tick.entry(m.x as i64).or_default() += 1;
+        }
+        let top = 50.0 + 17.0 * per_tick.values().copied().max().unwrap_or(0) as f64;
+        let pw = 620.0;
+        let width = left + pw + 40.0;
         let height = top + row_h * self.rows.len().max(1) as f64 + 60.0;
         let mut out = String::new();
-        header(&mut out, &self.title, W, height);
+        header(&mut out, &self.title, width, height);
         let x_max = self.x_max.max(1.0);
         let sx = |x: f64| left + x / x_max * pw;
         let step = nice_step(x_max, 8.0);
@@ -352,7 +369,7 @@ impl Timeline {
                 r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
                 left - 8.0,
                 y + 15.0,
-                escape(&shorten(name, 46))
+                escape(name)
             );
             let w = (sx(*end) - sx(*start)).max(2.0);
             let colour = PALETTE[i % PALETTE.len()];
@@ -364,20 +381,7 @@ impl Timeline {
                 row_h - 8.0
             );
         }
-        for m in &self.markers {
-            let px = sx(m.x);
-            let _ = writeln!(
-                out,
-                r##"<line x1="{px:.1}" y1="{top}" x2="{px:.1}" y2="{axis_y}" stroke="#B22222" stroke-dasharray="4 3"/>"##
-            );
-            let _ = writeln!(
-                out,
-                r##"<text x="{:.1}" y="{:.1}" font-size="10" fill="#B22222">{}</text>"##,
-                px + 3.0,
-                top - 6.0,
-                escape(&shorten(&m.label, 30))
-            );
-        }
+        markers_svg(&mut out, &self.markers, sx, top, axis_y, true);
         out.push_str("</svg>\n");
         out
     }
@@ -402,11 +406,11 @@ mod tests {
             x_label: "tick (week)".into(),
             y_label: "US$/kg".into(),
             series: vec![Series { name: "refined".into(), points: vec![(0.0, 1.0), (10.0, 3.0)] }],
-            markers: vec![Marker { x: 5.0, label: "ban".into() }],
+            markers: vec![Marker { x: 5.0, number: 1, label: "ban".into() }],
         };
         let svg = c.svg();
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
-        for needle in ["Price &lt;co&gt;", "tick (week)", "US$/kg", "refined", "ban", "polyline"] {
+        for needle in ["Price &lt;co&gt;", "tick (week)", "US$/kg", "refined", "<title>ban</title>", "polyline"] {
             assert!(svg.contains(needle), "{needle}");
         }
     }

@@ -1,9 +1,11 @@
-//! Comparing two recorded runs (typically an exercise and its fork): the first tick where their
-//! states diverge, and how the outcomes differ — prices, shortages, stockpile costs — as a table,
-//! and optionally as a page with price charts of both runs overlaid.
+//! Comparing two recorded runs (typically an exercise and its fork) over the ticks both
+//! recorded, and only those: the first tick where their states diverge, and how the outcomes
+//! differ — prices, shortages, stockpile costs, treasuries — as a table for the terminal and,
+//! optionally, as a page of HTML tables with the first divergence marked and price charts of
+//! both runs over the shared ticks.
 
 use super::RunData;
-use super::chart::{LineChart, Series, escape};
+use super::chart::{LineChart, Marker, Series, escape};
 use crate::store::{RunId, Store, StoreError};
 use agents::{MarketId, NationId};
 use std::collections::BTreeMap;
@@ -25,13 +27,12 @@ pub fn first_divergence(store: &Store, a: RunId, b: RunId) -> Result<Divergence,
     Ok(Divergence { first: common.into_iter().find(|t| ta[t] != tb[t]), common: range })
 }
 
-/// Per-run outcome figures.
+/// Per-run outcome figures over the compared ticks.
 struct Outcomes {
-    /// By market: (mean, peak) world price in cents over the compared ticks.
+    /// By market: (mean, peak) world price in cents.
     prices: BTreeMap<MarketId, (f64, i64)>,
-    /// By nation: total unmet demand in kg.
+    /// By nation: total unmet demand in kg, stockpile holding cost in cents, treasury at the end.
     shortage: BTreeMap<NationId, i64>,
-    /// By nation: stockpile holding cost in cents, and the treasury at the end.
     reserve_cost: BTreeMap<NationId, i64>,
     treasury_end: BTreeMap<NationId, i64>,
 }
@@ -67,6 +68,12 @@ fn usd(cents: f64) -> String {
     format!("{:.2}", cents / 100.0)
 }
 
+/// A change with its sign, and no "-0.00" for a change that rounds to nothing.
+fn signed(x: f64) -> String {
+    let r = (x * 100.0).round() / 100.0;
+    if r == 0.0 { "0.00".into() } else { format!("{r:+.2}") }
+}
+
 /// Why two runs cannot be compared.
 #[derive(Debug, thiserror::Error)]
 pub enum DiffError {
@@ -80,23 +87,88 @@ pub enum DiffError {
     Write { dir: std::path::PathBuf, source: std::io::Error },
 }
 
-/// The comparison as text (and, with `out`, a page with charts). Both runs must share a scenario
-/// world (same commodities and nations).
+/// One market's comparison, in US dollars per kilogram.
+struct PriceRow {
+    market: String,
+    mean: (f64, f64),
+    peak: (f64, f64),
+}
+
+/// One nation's comparison: shortage in tonnes, reserve cost and treasury change in dollars.
+struct NationRow {
+    nation: String,
+    shortage_t: (i64, i64),
+    reserve_cost_usd: (i64, i64),
+    treasury_delta_usd: i64,
+}
+
+/// The two runs compared over the ticks they share.
+struct Comparison {
+    a: RunId,
+    b: RunId,
+    from: u32,
+    to: u32,
+    diverge: Option<u32>,
+    prices: Vec<PriceRow>,
+    nations: Vec<NationRow>,
+}
+
+fn comparison(a: &RunData, b: &RunData, d: &Divergence) -> Option<Comparison> {
+    let (from, to) = d.common?;
+    let (oa, ob) = (outcomes(a, from, to), outcomes(b, from, to));
+    let s = &a.scenario;
+    let prices = oa
+        .prices
+        .iter()
+        .map(|(m, (mean_a, peak_a))| {
+            let (mean_b, peak_b) = ob.prices.get(m).copied().unwrap_or((0.0, 0));
+            PriceRow {
+                market: format!("{} {}", s.commodity_code(m.commodity), m.stage.as_str()),
+                mean: (mean_a / 100.0, mean_b / 100.0),
+                peak: (*peak_a as f64 / 100.0, peak_b as f64 / 100.0),
+            }
+        })
+        .collect();
+    let get = |m: &BTreeMap<NationId, i64>, n: NationId| m.get(&n).copied().unwrap_or(0);
+    let nations = (0..s.nations.len())
+        .map(|i| NationId(i as u16))
+        .filter_map(|n| {
+            let row = NationRow {
+                nation: s.nation_code(n).to_string(),
+                shortage_t: (get(&oa.shortage, n) / 1000, get(&ob.shortage, n) / 1000),
+                reserve_cost_usd: (get(&oa.reserve_cost, n) / 100, get(&ob.reserve_cost, n) / 100),
+                treasury_delta_usd: (get(&ob.treasury_end, n) - get(&oa.treasury_end, n)) / 100,
+            };
+            let quiet = row.shortage_t == (0, 0) && row.reserve_cost_usd == (0, 0) && row.treasury_delta_usd == 0;
+            (!quiet).then_some(row)
+        })
+        .collect();
+    Some(Comparison { a: a.run, b: b.run, from, to, diverge: d.first, prices, nations })
+}
+
+/// The comparison as text (and, with `out`, a page of tables and charts). Both runs must share
+/// a scenario world (same commodities and nations).
 pub fn compare(store: &Store, a: &RunData, b: &RunData, out: Option<&Path>) -> Result<String, DiffError> {
     if a.scenario.commodities.len() != b.scenario.commodities.len()
         || a.scenario.nations.len() != b.scenario.nations.len()
     {
         return Err(DiffError::DifferentWorlds { a: a.run, b: b.run });
     }
-    let Divergence { first: diverge, common } = first_divergence(store, a.run, b.run)?;
-    let Some((from, to)) = common else {
+    let d = first_divergence(store, a.run, b.run)?;
+    let Some(c) = comparison(a, b, &d) else {
         return Err(DiffError::NothingInCommon { a: a.run, b: b.run });
     };
-    let (oa, ob) = (outcomes(a, from, to), outcomes(b, from, to));
-    let s = &a.scenario;
+    if let Some(dir) = out {
+        write_page(a, b, &c, dir).map_err(|source| DiffError::Write { dir: dir.to_path_buf(), source })?;
+    }
+    Ok(text(&c))
+}
+
+fn text(c: &Comparison) -> String {
     let mut text = String::new();
-    let _ = writeln!(text, "Run {} vs run {}, ticks {from}..={to} in common", a.run, b.run);
-    match diverge {
+    let _ =
+        writeln!(text, "Run {} vs run {}, ticks {}..={} in common (only those are compared)", c.a, c.b, c.from, c.to);
+    match c.diverge {
         Some(t) => {
             let _ = writeln!(text, "First divergence: tick {t} (the states after tick {t} differ)");
         }
@@ -105,81 +177,132 @@ pub fn compare(store: &Store, a: &RunData, b: &RunData, out: Option<&Path>) -> R
         }
     }
     let _ = writeln!(text, "\nPrices (US$/kg, world)            mean A     mean B    delta      peak A     peak B");
-    for (m, (mean_a, peak_a)) in &oa.prices {
-        let (mean_b, peak_b) = ob.prices.get(m).copied().unwrap_or((0.0, 0));
+    for p in &c.prices {
         let _ = writeln!(
             text,
-            "  {:<6} {:<8} {:>22} {:>10} {:>+8.2} {:>11} {:>10}",
-            s.commodity_code(m.commodity),
-            m.stage.as_str(),
-            usd(*mean_a),
-            usd(mean_b),
-            (mean_b - mean_a) / 100.0,
-            usd(*peak_a as f64),
-            usd(peak_b as f64)
+            "  {:<15} {:>22} {:>10} {:>+8.2} {:>11} {:>10}",
+            p.market,
+            usd(p.mean.0 * 100.0),
+            usd(p.mean.1 * 100.0),
+            p.mean.1 - p.mean.0,
+            usd(p.peak.0 * 100.0),
+            usd(p.peak.1 * 100.0)
         );
     }
     let _ = writeln!(
         text,
         "\nBy nation                  shortage A (t)  shortage B (t)  reserve cost A ($)  reserve cost B ($)  treasury delta ($)"
     );
-    for (n, nation) in s.nations.iter().enumerate() {
-        let id = NationId(n as u16);
-        let (sa, sb) = (oa.shortage.get(&id).copied().unwrap_or(0), ob.shortage.get(&id).copied().unwrap_or(0));
-        let (ca, cb) = (oa.reserve_cost.get(&id).copied().unwrap_or(0), ob.reserve_cost.get(&id).copied().unwrap_or(0));
-        let (ta, tb) = (oa.treasury_end.get(&id).copied().unwrap_or(0), ob.treasury_end.get(&id).copied().unwrap_or(0));
-        if sa == 0 && sb == 0 && ca == 0 && cb == 0 && ta == tb {
-            continue;
-        }
+    for n in &c.nations {
         let _ = writeln!(
             text,
             "  {:<24} {:>15} {:>15} {:>19} {:>19} {:>19}",
-            nation.code,
-            sa / 1000,
-            sb / 1000,
-            ca / 100,
-            cb / 100,
-            (tb - ta) / 100
+            n.nation, n.shortage_t.0, n.shortage_t.1, n.reserve_cost_usd.0, n.reserve_cost_usd.1, n.treasury_delta_usd
         );
     }
-    if let Some(dir) = out {
-        write_page(a, b, &text, dir).map_err(|source| DiffError::Write { dir: dir.to_path_buf(), source })?;
-    }
-    Ok(text)
+    text
 }
 
-fn write_page(a: &RunData, b: &RunData, text: &str, dir: &Path) -> std::io::Result<()> {
+/// The page: the runs, the shared ticks, the first divergence, the two tables and a price chart
+/// per commodity over the shared ticks with the divergence marked.
+fn write_page(a: &RunData, b: &RunData, c: &Comparison, dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir.join("charts"))?;
-    let s = &a.scenario;
-    let mut html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Run {} vs run {}</title><style>body{{font-family:Helvetica,Arial,sans-serif;max-width:980px;margin:2em auto}} img{{max-width:100%;border:1px solid #ddd}}</style></head><body><h1>Run {} vs run {}</h1><pre>{}</pre>\n",
-        a.run,
-        b.run,
-        a.run,
-        b.run,
-        escape(text)
+    let mut html = String::new();
+    page_head(&mut html, a, b, c);
+    html.push_str("<h2>Prices (US$ per kg, world)</h2>\n<table><tr><th>market</th><th>mean A</th><th>mean B</th><th>change</th><th>peak A</th><th>peak B</th></tr>\n");
+    for p in &c.prices {
+        let changed = if (p.mean.1 - p.mean.0).abs() > 0.005 { " class=\"changed\"" } else { "" };
+        let _ = writeln!(
+            html,
+            "<tr{changed}><td>{}</td><td>{:.2}</td><td>{:.2}</td><td>{}</td><td>{:.2}</td><td>{:.2}</td></tr>",
+            escape(&p.market),
+            p.mean.0,
+            p.mean.1,
+            signed(p.mean.1 - p.mean.0),
+            p.peak.0,
+            p.peak.1
+        );
+    }
+    html.push_str("</table>\n<h2>By nation</h2>\n");
+    if c.nations.is_empty() {
+        html.push_str("<p>No nation went short, held a reserve or changed its treasury differently.</p>\n");
+    } else {
+        html.push_str("<table><tr><th>nation</th><th>shortage A (t)</th><th>shortage B (t)</th><th>reserve cost A (US$)</th><th>reserve cost B (US$)</th><th>treasury B − A (US$)</th></tr>\n");
+        for n in &c.nations {
+            let _ = writeln!(
+                html,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:+}</td></tr>",
+                escape(&n.nation),
+                n.shortage_t.0,
+                n.shortage_t.1,
+                n.reserve_cost_usd.0,
+                n.reserve_cost_usd.1,
+                n.treasury_delta_usd
+            );
+        }
+        html.push_str("</table>\n");
+    }
+    price_charts(&mut html, a, b, c, dir)?;
+    html.push_str("</body></html>\n");
+    std::fs::write(dir.join("index.html"), html)
+}
+
+fn page_head(html: &mut String, a: &RunData, b: &RunData, c: &Comparison) {
+    let diverge = match c.diverge {
+        Some(t) => format!(
+            "<p class=\"divergence\">First divergence: tick {t}. The states after tick {t} differ; every tick before it is the same in both runs.</p>"
+        ),
+        None => "<p class=\"same\">No divergence: every shared tick has the same state digest.</p>".into(),
+    };
+    let _ = write!(
+        html,
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Run {a} vs run {b}</title>
+<style>body{{font-family:Helvetica,Arial,sans-serif;max-width:980px;margin:2em auto;color:#222}} img{{max-width:100%;border:1px solid #ddd}}
+table{{border-collapse:collapse;margin:0.5em 0}} td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}} th:first-child,td:first-child{{text-align:left}}
+tr.changed td{{background:#fff4e5}} .divergence{{background:#fdecea;border-left:4px solid #B22222;padding:8px 12px;font-weight:bold}} .same{{background:#eef6ee;padding:8px 12px}} .note{{color:#555}}</style></head><body>
+<h1>Run {a} vs run {b}</h1>
+<p>A: run {a} — {ka}<br>B: run {b} — {kb}</p>
+<p class="note">Compared over the {n} ticks both runs recorded, ticks {from} to {to}; ticks only one of them has are left out of every figure and chart.</p>
+{diverge}
+"#,
+        a = c.a,
+        b = c.b,
+        ka = escape(&super::kind(a)),
+        kb = escape(&super::kind(b)),
+        n = c.to - c.from + 1,
+        from = c.from,
+        to = c.to,
     );
-    for (c, commodity) in s.commodities.iter().enumerate() {
-        let m = MarketId::refined(agents::CommodityId(c as u16));
+}
+
+fn price_charts(html: &mut String, a: &RunData, b: &RunData, c: &Comparison, dir: &Path) -> std::io::Result<()> {
+    let s = &a.scenario;
+    html.push_str("<h2>Refined prices over the shared ticks</h2>\n");
+    for (i, commodity) in s.commodities.iter().enumerate() {
+        let m = MarketId::refined(agents::CommodityId(i as u16));
         let series = |d: &RunData, label: String| Series {
             name: label,
             points: d
                 .records
                 .iter()
+                .filter(|r| r.tick.0 >= c.from && r.tick.0 <= c.to)
                 .filter_map(|r| r.markets.get(m.index()).map(|x| (f64::from(r.tick.0), x.price.0 as f64 / 100.0)))
                 .collect(),
         };
+        let markers = c
+            .diverge
+            .map(|t| vec![Marker { x: f64::from(t), number: 1, label: format!("first divergence: tick {t}") }])
+            .unwrap_or_default();
         let chart = LineChart {
-            title: format!("{} (refined): run {} vs run {}", commodity.name, a.run, b.run),
-            x_label: format!("tick ({} days each)", s.tick_days),
+            title: format!("{} (refined): run {} vs run {}", commodity.name, c.a, c.b),
+            x_label: format!("tick ({} days each); marker 1: the first divergence", s.tick_days),
             y_label: "US$ per kg".into(),
-            series: vec![series(a, format!("run {}", a.run)), series(b, format!("run {}", b.run))],
-            markers: Vec::new(),
+            series: vec![series(a, format!("run {} (A)", c.a)), series(b, format!("run {} (B)", c.b))],
+            markers,
         };
         let name = format!("charts/price_{}.svg", commodity.code);
         std::fs::write(dir.join(&name), chart.svg())?;
         let _ = writeln!(html, "<img src=\"{name}\" alt=\"{} price, both runs\">", escape(&commodity.name));
     }
-    html.push_str("</body></html>\n");
-    std::fs::write(dir.join("index.html"), html)
+    Ok(())
 }

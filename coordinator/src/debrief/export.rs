@@ -1,11 +1,12 @@
 //! Tidy tables of a recorded run — one row per tick and key — as CSV or as Parquet (zstd),
 //! ready for pandas, polars or R: prices, trades, production, stockpiles, shortages, events and
 //! orders (the journal of external inputs). Integers stay integers in their base units (kg,
-//! US cents); only derived ratios (days of cover) are floating point.
+//! US cents); only derived ratios (days of cover) are floating point; a value that does not
+//! exist (no cover without consumption) is empty in CSV and null in Parquet, never a sentinel.
+//! Descriptions are words, times ISO 8601.
 
 use super::RunData;
 use crate::rows;
-use crate::store::JournalInput;
 use parquet::basic::Compression;
 use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int64Type};
 use parquet::file::properties::WriterProperties;
@@ -21,6 +22,8 @@ pub enum Values {
     /// Integers with gaps (null in Parquet, an empty cell in CSV).
     OptInt(Vec<Option<i64>>),
     Float(Vec<f64>),
+    /// Numbers with gaps (null in Parquet, an empty cell in CSV).
+    OptFloat(Vec<Option<f64>>),
     Text(Vec<String>),
 }
 
@@ -30,6 +33,7 @@ impl Values {
             Values::Int(v) => v.len(),
             Values::OptInt(v) => v.len(),
             Values::Float(v) => v.len(),
+            Values::OptFloat(v) => v.len(),
             Values::Text(v) => v.len(),
         }
     }
@@ -39,16 +43,21 @@ impl Values {
             Values::Int(v) => v[i].to_string(),
             Values::OptInt(v) => v[i].map(|x| x.to_string()).unwrap_or_default(),
             // Six decimals at most, without trailing zeros: 1127.07, not 1127.0700000000002.
-            Values::Float(v) => {
-                let s = format!("{:.6}", v[i]);
-                if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
-            }
-            Values::Text(v) => {
-                let s = &v[i];
-                if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.clone() }
-            }
+            Values::Float(v) => float(v[i]),
+            Values::OptFloat(v) => v[i].map(float).unwrap_or_default(),
+            Values::Text(v) => crate::clean::csv(&v[i]),
         }
     }
+}
+
+/// Six decimals at most, without trailing zeros: 1127.07, not 1127.0700000000002; empty for
+/// a value that is not a number.
+fn float(x: f64) -> String {
+    if !x.is_finite() {
+        return String::new();
+    }
+    let s = format!("{x:.6}");
+    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
 }
 
 pub struct Table {
@@ -113,7 +122,7 @@ pub fn tables(data: &RunData) -> Vec<Table> {
             text(&mut kc, s.commodity_code(p.commodity));
             stock.push(p.stock.0);
             target.push(i64::from(p.target_days));
-            cover.push(rows::cover_tenths(p, s.tick_days).map_or(f64::NAN, |x| x as f64 / 10.0));
+            cover.push(rows::cover_tenths(p, s.tick_days).map(|x| x as f64 / 10.0));
         }
         for x in rows::shortages(r) {
             qt.push(tick);
@@ -131,16 +140,17 @@ pub fn tables(data: &RunData) -> Vec<Table> {
         }
     }
     let (mut ot, mut os, mut oseq, mut okind, mut odesc) = (vec![], vec![], vec![], vec![], vec![]);
+    let (mut oat, mut olive) = (vec![], vec![]);
+    let live: std::collections::BTreeSet<u32> =
+        crate::journal::live(data.journal.clone()).iter().map(|j| j.seq).collect();
     for j in &data.journal {
         ot.push(i64::from(j.tick));
         oseq.push(i64::from(j.seq));
         text(&mut os, &j.source);
-        text(&mut okind, j.input.kind());
-        odesc.push(match &j.input {
-            JournalInput::Inject(e) => format!("{}: {:?}", e.name, e.kind),
-            JournalInput::Orders { nation, orders } => format!("nation #{}: {orders:?}", nation.0),
-            other => other.describe(),
-        });
+        text(&mut okind, j.input.kind_by(&j.source));
+        odesc.push(j.input.describe(s));
+        oat.push(crate::time::iso8601(j.received_unix_ms));
+        olive.push(i64::from(live.contains(&j.seq)));
     }
     vec![
         Table {
@@ -184,7 +194,7 @@ pub fn tables(data: &RunData) -> Vec<Table> {
                 ("commodity", Values::Text(kc)),
                 ("stock_kg", Values::Int(stock)),
                 ("target_days", Values::Int(target)),
-                ("cover_days", Values::Float(cover)),
+                ("cover_days", Values::OptFloat(cover)),
             ],
         },
         Table {
@@ -215,6 +225,9 @@ pub fn tables(data: &RunData) -> Vec<Table> {
                 ("source", Values::Text(os)),
                 ("kind", Values::Text(okind)),
                 ("description", Values::Text(odesc)),
+                ("received_at", Values::Text(oat)),
+                // 1 for an input in force, 0 for one a rollback voided.
+                ("in_force", Values::Int(olive)),
             ],
         },
     ]
@@ -263,6 +276,7 @@ pub fn write_parquet(table: &Table, path: &Path) -> parquet::errors::Result<()> 
                 Values::Int(_) => (Physical::INT64, Repetition::REQUIRED, None),
                 Values::OptInt(_) => (Physical::INT64, Repetition::OPTIONAL, None),
                 Values::Float(_) => (Physical::DOUBLE, Repetition::REQUIRED, None),
+                Values::OptFloat(_) => (Physical::DOUBLE, Repetition::OPTIONAL, None),
                 Values::Text(_) => (Physical::BYTE_ARRAY, Repetition::REQUIRED, Some(LogicalType::String)),
             };
             Type::primitive_type_builder(name, physical)
@@ -290,8 +304,14 @@ pub fn write_parquet(table: &Table, path: &Path) -> parquet::errors::Result<()> 
             Values::Float(v) => {
                 column.typed::<DoubleType>().write_batch(v, None, None)?;
             }
+            Values::OptFloat(v) => {
+                let present: Vec<f64> = v.iter().flatten().copied().collect();
+                let levels: Vec<i16> = v.iter().map(|x| i16::from(x.is_some())).collect();
+                column.typed::<DoubleType>().write_batch(&present, Some(&levels), None)?;
+            }
             Values::Text(v) => {
-                let bytes: Vec<ByteArray> = v.iter().map(|s| ByteArray::from(s.as_str())).collect();
+                let bytes: Vec<ByteArray> =
+                    v.iter().map(|s| ByteArray::from(crate::clean::printable(s).as_ref())).collect();
                 column.typed::<ByteArrayType>().write_batch(&bytes, None, None)?;
             }
         }

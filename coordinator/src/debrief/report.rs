@@ -6,9 +6,10 @@
 
 use super::RunData;
 use super::chart::{LineChart, Marker, Matrix, Series, Timeline, escape};
+use crate::journal::JournalInput;
 use agents::nation::cover_tenths_of_days;
 use agents::{CommodityId, MarketId, NationId, Stage};
-use engine::record::describe_restriction;
+use engine::record::{Occurrence, describe_restriction};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -25,21 +26,38 @@ fn usd(cents: i64) -> String {
     format!("${}.{:02}", cents / 100, (cents % 100).abs())
 }
 
-/// Events and injects as chart markers, at the tick they take effect.
+/// What the charts mark, numbered in tick order: scheduled events (the scenario's, control's
+/// injects, players' policy orders) as they take effect, and rollbacks. Orders, notes and
+/// messages are in the table of everything that happened, not on the charts.
 fn markers(data: &RunData) -> Vec<Marker> {
-    let mut out: Vec<Marker> = data
+    let s = &data.scenario;
+    let mut out: Vec<(u32, String)> = data
         .records
         .iter()
         .flat_map(|r| r.events.iter())
-        .map(|(at, occurrence)| {
-            let text = occurrence.describe(&data.scenario);
-            Marker { x: f64::from(at.0), label: text.split(':').next().unwrap_or(&text).to_string() }
-        })
+        .filter(|(_, o)| matches!(o, Occurrence::Event { .. }))
+        .map(|(at, o)| (at.0, o.describe(s)))
         .collect();
     for j in &data.journal {
-        out.push(Marker { x: f64::from(j.tick), label: format!("{} (by {})", j.input.describe(), j.source) });
+        if let JournalInput::Rollback { to_tick, .. } = j.input {
+            out.push((to_tick, j.input.describe(s)));
+        }
     }
-    out
+    out.sort_by_key(|m| m.0);
+    out.into_iter().enumerate().map(|(i, (t, label))| Marker { x: f64::from(t), number: i + 1, label }).collect()
+}
+
+/// The table of the charts' numbered markers.
+fn marker_table(html: &mut String, marks: &[Marker]) {
+    if marks.is_empty() {
+        html.push_str("<p class=\"note\">No scheduled event took effect in this run.</p>\n");
+        return;
+    }
+    html.push_str("<h3>Events marked on the charts</h3>\n<table class=\"events\"><tr><th>#</th><th>effective tick</th><th>what happened</th></tr>\n");
+    for m in marks {
+        let _ = writeln!(html, "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", m.number, m.x, escape(&m.label));
+    }
+    html.push_str("</table>\n");
 }
 
 /// Where the charts go, and which have been written.
@@ -78,17 +96,18 @@ pub fn write(data: &RunData, dir: &Path) -> std::io::Result<ReportSummary> {
     let covers = cover_charts(data, &mut charts)?;
     let shortages = shortage_charts(data, &marks, &mut charts)?;
     let flows = flow_charts(data, &mut charts)?;
-    let (restrictions, end) = restriction_chart(data, &mut charts)?;
+    let (restrictions, end) = restriction_chart(data, &marks, &mut charts)?;
     let highlights = highlights(data, &shortages.totals);
     let mut html = String::new();
     page_head(&mut html, data, end, &highlights);
     figures(
         &mut html,
         "Clearing prices",
-        "<p class=\"note\">World clearing price per tick at both stages; where a nation restricted its exports, its domestic price is drawn too. Dashed red lines mark events and injects as they take effect.</p>\n",
+        "<p class=\"note\">World clearing price per tick at both stages; where a nation restricted its exports, its domestic price is drawn too. Numbered red markers are the events of the table below, at the tick they take effect.</p>\n",
         &prices,
         "clearing price",
     );
+    marker_table(&mut html, &marks);
     html.push_str("<h2>Strategic stockpile cover</h2>\n");
     if covers.is_empty() {
         html.push_str("<p>No nation keeps a strategic stockpile in this scenario.</p>\n");
@@ -125,7 +144,7 @@ fn price_charts(data: &RunData, marks: &[Marker], charts: &mut Charts) -> std::i
             x_label: tick_label(data),
             y_label: "US$ per kg".into(),
             series,
-            markers: marks.iter().map(|m| Marker { x: m.x, label: m.label.clone() }).collect(),
+            markers: marks.to_vec(),
         };
         out.push((commodity.name.clone(), charts.save(&format!("price_{}.svg", commodity.code), chart.svg())?));
     }
@@ -208,7 +227,7 @@ fn shortage_charts(data: &RunData, marks: &[Marker], charts: &mut Charts) -> std
         x_label: tick_label(data),
         y_label: "tonnes per tick".into(),
         series: worst_shortages(data, &short_by_nation),
-        markers: marks.iter().map(|m| Marker { x: m.x, label: m.label.clone() }).collect(),
+        markers: marks.to_vec(),
     };
     let over_time = charts.save("shortages.svg", chart.svg())?;
     let sectors: Vec<agents::Sector> = agents::Sector::ALL.to_vec();
@@ -292,7 +311,7 @@ fn flow_charts(data: &RunData, charts: &mut Charts) -> std::io::Result<Figures> 
 
 /// The restrictions in force over time, with injects marked; returns the chart and the tick
 /// after the last recorded one.
-fn restriction_chart(data: &RunData, charts: &mut Charts) -> std::io::Result<(String, u32)> {
+fn restriction_chart(data: &RunData, marks: &[Marker], charts: &mut Charts) -> std::io::Result<(String, u32)> {
     let mut spans: BTreeMap<String, (u32, u32, String)> = BTreeMap::new();
     let end = data.records.last().map_or(0, |r| r.tick.0 + 1);
     for r in &data.records {
@@ -306,17 +325,12 @@ fn restriction_chart(data: &RunData, charts: &mut Charts) -> std::io::Result<(St
     let mut rows: Vec<(String, f64, f64)> =
         spans.values().map(|(a, b, d)| (d.clone(), f64::from(*a), f64::from((*b).min(end)))).collect();
     rows.sort_by(|a, b| a.1.total_cmp(&b.1));
-    let inject_marks: Vec<Marker> = data
-        .journal
-        .iter()
-        .filter_map(|j| j.input.event().map(|e| Marker { x: f64::from(j.tick), label: format!("inject: {}", e.name) }))
-        .collect();
     let timeline = Timeline {
         title: "Export restrictions and tariffs in force".into(),
         x_label: "tick".into(),
         x_max: f64::from(end),
         rows,
-        markers: inject_marks,
+        markers: marks.iter().filter(|m| m.x <= f64::from(end)).cloned().collect(),
     };
     Ok((charts.save("restrictions.svg", timeline.svg())?, end))
 }
@@ -335,12 +349,15 @@ h1 {{ font-size: 1.5em; }} h2 {{ margin-top: 2em; border-bottom: 1px solid #ccc;
 img {{ max-width: 100%; border: 1px solid #ddd; margin: 0.5em 0; }}
 table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 3px 8px; text-align: right; }}
 th:first-child, td:first-child {{ text-align: left; }} .note {{ color: #555; }}
+table.events td, table.events th {{ text-align: left; vertical-align: top; }} table.events td:first-child {{ text-align: right; }}
 </style></head><body>
 <h1>{t}</h1>
+<p class="kind">{kind}</p>
 <p class="note">Ticks {first}–{last} ({days} days each). Scenario {scen} recorded as run {run}{parent}. Status: {status}. Final state digest {digest}.</p>
 <h2>Summary: the biggest moves</h2><ul>
 "#,
         t = escape(&title),
+        kind = escape(&super::kind(data)),
         first = data.first_tick,
         last = end,
         days = s.tick_days,
@@ -388,27 +405,32 @@ fn shortage_section(html: &mut String, data: &RunData, shortages: &Shortages) {
     }
 }
 
-/// The restrictions timeline and the table of everything that happened, ending the page.
+/// The restrictions timeline and the table of everything that happened (what the world did,
+/// and who did what, by tick), ending the page.
 fn events_section(html: &mut String, data: &RunData, restrictions: &str) {
+    let s = &data.scenario;
     let _ = writeln!(
         html,
         "<h2>Restrictions, injects and decisions</h2>\n<img src=\"{restrictions}\" alt=\"restrictions timeline\">"
     );
-    html.push_str("<p class=\"note\">Alliances are not modelled in this version, so there is no alliance timeline.</p>\n<table><tr><th>effective tick</th><th>what happened</th></tr>\n");
+    html.push_str("<p class=\"note\">Alliance changes (joining, leaving, diplomacy), shared reserves and joint purchases are in the table with everything else that happened.</p>\n<table class=\"events\"><tr><th>tick</th><th>what happened</th><th>who</th></tr>\n");
+    let mut rows: Vec<(u32, String, String)> = Vec::new();
     for r in &data.records {
         for (at, occurrence) in &r.events {
-            let text = occurrence.describe(&data.scenario);
-            let _ = writeln!(html, "<tr><td>{}</td><td>{}</td></tr>", at.0, escape(&text));
+            rows.push((at.0, occurrence.describe(s), String::new()));
         }
     }
     for j in &data.journal {
-        let _ = writeln!(
-            html,
-            "<tr><td>{}</td><td>{} (by {})</td></tr>",
-            j.tick,
-            escape(&j.input.describe()),
-            escape(&j.source)
-        );
+        let who = if j.source == "exercise" {
+            String::new()
+        } else {
+            format!("{} ({})", j.source, j.input.kind_by(&j.source))
+        };
+        rows.push((j.tick, j.input.describe(s), who));
+    }
+    rows.sort_by_key(|r| r.0);
+    for (tick, what, who) in rows {
+        let _ = writeln!(html, "<tr><td>{tick}</td><td>{}</td><td>{}</td></tr>", escape(&what), escape(&who));
     }
     html.push_str("</table>\n</body></html>\n");
 }

@@ -1,20 +1,26 @@
 //! `chokepoint debrief`: the DVR console for a recorded run, served over HTTP. The page
 //! (`dvr.html`, self-contained, no outside assets) moves a tick slider over the run; the API
-//! answers with the world at any tick, rebuilt from the nearest snapshot. The "who knew what"
-//! view asks `/api/nation/{code}`, which returns that nation's own books and public data only:
-//! the server, not the page, decides what a nation could see.
+//! answers with the world at any tick, rebuilt from the nearest snapshot, with its price and
+//! stock history, what changed in the tick before, the journal and the situation reports. The
+//! "who knew what" view asks `/api/nation/{code}`, which returns what that nation had at that
+//! tick (`knew`): the server, not the page, decides what a nation could see. `/api/run` carries
+//! no journal: the ground-truth journal comes with `/api/world` only.
 
+use super::{RunData, knew};
 use crate::history::{self, HistoryError};
+use crate::journal::JournalInput;
 use crate::run::lock;
 use crate::store::{RunId, Store};
-use crate::view::{AgentRow, MarketRow, NationRow, RestrictionRow, WorldView};
+use crate::view::WorldView;
+use agents::observation::Announcement;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use engine::scenario::Scenario;
+use engine::world::WorldState;
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
@@ -22,19 +28,19 @@ const PAGE: &str = include_str!("dvr.html");
 
 struct Debrief {
     store: Arc<Store>,
-    run: RunId,
-    scenario: Scenario,
-    first_tick: u32,
+    data: RunData,
     last_tick: u32,
-    bookmarks: Vec<Bookmark>,
+    /// The run's situation reports (an exercise's): (first tick of the turn, nation, report).
+    sitreps: Vec<(u32, u16, Value)>,
     /// The last world built, by tick: moving back and forth between two ticks costs nothing.
-    cache: Mutex<Option<(u32, Arc<WorldView>)>>,
+    cache: Mutex<Option<(u32, Arc<At>)>>,
 }
 
-#[derive(Clone, Serialize)]
-struct Bookmark {
-    tick: u32,
-    note: String,
+/// The world at one tick: its view, its state, and the announcements the public saw.
+struct At {
+    view: WorldView,
+    state: WorldState,
+    announcements: Vec<Announcement>,
 }
 
 #[derive(Serialize)]
@@ -46,33 +52,15 @@ struct RunInfo {
     last_tick: u32,
     nations: Vec<String>,
     commodities: Vec<String>,
-    bookmarks: Vec<Bookmark>,
+    kind: String,
+    players: Vec<String>,
+    /// The ticks turns began at (an exercise's), for the charts.
+    turn_starts: Vec<u32>,
 }
 
 #[derive(Deserialize)]
-struct At {
+struct TickQuery {
     tick: Option<u32>,
-}
-
-#[derive(Serialize)]
-struct Public {
-    markets: Vec<MarketRow>,
-    restrictions: Vec<RestrictionRow>,
-}
-
-#[derive(Serialize)]
-struct Own {
-    #[serde(flatten)]
-    nation: NationRow,
-    agents: Vec<AgentRow>,
-}
-
-#[derive(Serialize)]
-struct NationView {
-    nation: String,
-    tick: u32,
-    public: Public,
-    own: Own,
 }
 
 /// An API error: its status and message, sent as `{"error": "..."}`.
@@ -80,7 +68,7 @@ struct ApiError(StatusCode, String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
     }
 }
 
@@ -89,31 +77,35 @@ fn error(status: StatusCode, message: impl Into<String>) -> ApiError {
 }
 
 impl Debrief {
-    fn tick(&self, at: &At) -> Result<u32, ApiError> {
+    fn tick(&self, at: &TickQuery) -> Result<u32, ApiError> {
         let tick = at.tick.ok_or_else(|| error(StatusCode::BAD_REQUEST, "give the tick as ?tick=T"))?;
-        if tick < self.first_tick || tick > self.last_tick {
+        let first = self.data.first_tick;
+        if tick < first || tick > self.last_tick {
             return Err(error(
                 StatusCode::BAD_REQUEST,
-                format!("tick {tick} is outside this run's recorded ticks {}..={}", self.first_tick, self.last_tick),
+                format!("tick {tick} is outside this run's recorded ticks {first}..={}", self.last_tick),
             ));
         }
         Ok(tick)
     }
 
-    fn world(&self, tick: u32) -> Result<Arc<WorldView>, HistoryError> {
-        if let Some((t, view)) = lock(&self.cache).as_ref()
+    fn world(&self, tick: u32) -> Result<Arc<At>, HistoryError> {
+        if let Some((t, at)) = lock(&self.cache).as_ref()
             && *t == tick
         {
-            return Ok(view.clone());
+            return Ok(at.clone());
         }
-        let (scenario, state, digest) = history::state_at(&self.store, self.run, tick)?;
-        let view = Arc::new(WorldView::new(&scenario, &state, &digest));
-        *lock(&self.cache) = Some((tick, view.clone()));
-        Ok(view)
+        let (engine, _) = history::engine_at(&self.store, self.data.run, tick)?;
+        let state = engine.state().clone();
+        let digest = engine::digest::digest(&state).to_string();
+        let view = WorldView::new(engine.scenario(), &state, &digest);
+        let at = Arc::new(At { view, state, announcements: engine.engine.announcements() });
+        *lock(&self.cache) = Some((tick, at.clone()));
+        Ok(at)
     }
 }
 
-async fn world_at(app: Arc<Debrief>, tick: u32) -> Result<Arc<WorldView>, ApiError> {
+async fn world_at(app: Arc<Debrief>, tick: u32) -> Result<Arc<At>, ApiError> {
     tokio::task::spawn_blocking(move || app.world(tick))
         .await
         .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
@@ -121,49 +113,63 @@ async fn world_at(app: Arc<Debrief>, tick: u32) -> Result<Arc<WorldView>, ApiErr
 }
 
 async fn page() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], PAGE)
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], PAGE.replace("/*CHARTS*/", crate::exercise::CHARTS_JS))
 }
 
 async fn run_info(State(app): State<Arc<Debrief>>) -> Json<RunInfo> {
+    let d = &app.data;
+    let live = crate::journal::live(d.journal.clone());
     Json(RunInfo {
-        run: app.run.0,
-        scenario: app.scenario.name.clone(),
-        seed: app.scenario.seed,
-        first_tick: app.first_tick,
+        run: d.run.0,
+        scenario: d.scenario.name.clone(),
+        seed: d.scenario.seed,
+        first_tick: d.first_tick,
         last_tick: app.last_tick,
-        nations: app.scenario.nations.iter().map(|n| n.code.clone()).collect(),
-        commodities: app.scenario.commodities.iter().map(|c| c.code.clone()).collect(),
-        bookmarks: app.bookmarks.clone(),
+        nations: d.scenario.nations.iter().map(|n| n.code.clone()).collect(),
+        commodities: d.scenario.commodities.iter().map(|c| c.code.clone()).collect(),
+        kind: super::kind(d),
+        players: d.meta.exercise.as_ref().map(|x| x.players.clone()).unwrap_or_default(),
+        turn_starts: live.iter().filter(|j| matches!(j.input, JournalInput::Turn { .. })).map(|j| j.tick).collect(),
     })
 }
 
-async fn world(State(app): State<Arc<Debrief>>, Query(at): Query<At>) -> Result<Response, ApiError> {
-    let tick = app.tick(&at)?;
-    let view = world_at(app, tick).await?;
-    Ok(Json(view.as_ref()).into_response())
+async fn world(State(app): State<Arc<Debrief>>, Query(q): Query<TickQuery>) -> Result<Response, ApiError> {
+    let tick = app.tick(&q)?;
+    let at = world_at(app.clone(), tick).await?;
+    let mut body =
+        serde_json::to_value(&at.view).map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let s = &app.data.scenario;
+    body["announced"] = json!(knew::announced(s, tick, &at.announcements));
+    body["changes"] = knew::changes(&app.data, tick, None);
+    body["history"] = knew::history(&app.data, tick, None);
+    body["journal"] = json!(knew::journal(&app.data, tick));
+    body["sitreps"] = json!(knew::reports(&app.sitreps, tick, None));
+    body["credit"] = json!(at.view.agents.iter().any(|a| a.cash_cents < 0).then_some(knew::CREDIT));
+    Ok(Json(body).into_response())
 }
 
 async fn nation(
     State(app): State<Arc<Debrief>>,
     Path(code): Path<String>,
-    Query(at): Query<At>,
+    Query(q): Query<TickQuery>,
 ) -> Result<Response, ApiError> {
-    if app.scenario.nation_by_code(&code).is_none() {
-        return Err(error(StatusCode::NOT_FOUND, format!("no nation {code} in this run")));
-    }
-    let tick = app.tick(&at)?;
-    let view = world_at(app, tick).await?;
-    // Only what the nation could know: public prices and announced restrictions, and its own
-    // books. Other nations' treasuries, stockpiles and agents never leave the server.
-    let public = Public { markets: view.markets.clone(), restrictions: view.restrictions.clone() };
-    let Some(own) = view.nations.iter().find(|n| n.nation == code).cloned() else {
+    let Some(n) = app.data.scenario.nation_by_code(&code) else {
         return Err(error(StatusCode::NOT_FOUND, format!("no nation {code} in this run")));
     };
-    let agents = view.agents.iter().filter(|a| a.nation == code).cloned().collect();
-    Ok(Json(NationView { nation: code, tick, public, own: Own { nation: own, agents } }).into_response())
+    let tick = app.tick(&q)?;
+    let at = world_at(app.clone(), tick).await?;
+    let view = knew::NationAt {
+        data: &app.data,
+        view: &at.view,
+        state: &at.state,
+        announcements: &at.announcements,
+        sitreps: &app.sitreps,
+    };
+    Ok(Json(view.view(n, &code, tick)).into_response())
 }
 
-/// Serves the DVR console for `run` on `listener` until `shutdown` resolves.
+/// Serves the DVR console for `run` on `listener` until `shutdown` resolves. The run is
+/// re-executed once first, for its history.
 pub async fn serve(
     store: Arc<Store>,
     run: RunId,
@@ -171,22 +177,12 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), HistoryError> {
     let meta = store.run(run)?;
-    let scenario = history::scenario_of(&meta)?;
-    let first_tick = store.snapshot_ticks(run)?.first().copied().unwrap_or(0);
-    let bookmarks = store
-        .journal(run)?
-        .into_iter()
-        .map(|j| Bookmark { tick: j.tick, note: format!("{} (by {})", j.input.describe(), j.source) })
-        .collect();
-    let app = Arc::new(Debrief {
-        store,
-        run,
-        scenario,
-        first_tick,
-        last_tick: meta.ticks_done,
-        bookmarks,
-        cache: Mutex::new(None),
-    });
+    let collected = store.clone();
+    let data = tokio::task::spawn_blocking(move || super::collect(&collected, run))
+        .await
+        .map_err(|e| HistoryError::Refused(format!("the debrief could not read the run: {e}")))??;
+    let sitreps = store.sitreps(run)?;
+    let app = Arc::new(Debrief { store, data, last_tick: meta.ticks_done, sitreps, cache: Mutex::new(None) });
     let router = axum::Router::new()
         .route("/", get(page))
         .route("/api/run", get(run_info))

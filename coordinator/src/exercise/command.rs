@@ -32,6 +32,9 @@ pub struct OrdersBody {
     pub orders: Vec<Value>,
     #[serde(default)]
     pub comment: String,
+    /// An empty submission withdraws a sealed one only when this says so.
+    #[serde(default)]
+    pub replace: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -40,7 +43,7 @@ pub struct MessageBody {
     pub text: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct ControlBody {
     pub action: String,
     #[serde(default)]
@@ -49,12 +52,32 @@ pub struct ControlBody {
     pub seconds: Option<f64>,
     #[serde(default)]
     pub mode: Option<String>,
+    /// For `deadline`: "turn" (this turn only) or "all" (every turn from now; the default).
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// For `rollback`: the turn to return to the start of.
+    #[serde(default)]
+    pub turn: Option<u32>,
+    /// For `adjust` and `refuse`: whose order (a nation's code), which (1-based), the order
+    /// that replaces it (`adjust`), and the note the player sees.
+    #[serde(default)]
+    pub nation: Option<String>,
+    #[serde(default)]
+    pub order: Option<u32>,
+    #[serde(default)]
+    pub replacement: Option<Value>,
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 pub struct InjectBody {
     /// One or more `[[events]]` tables in the scenario format.
     pub toml: String,
+    /// The inject's name, for tables that have none (the first keeps it, later ones get
+    /// `-2`, `-3`...). Names must differ from every event's so far.
+    #[serde(default)]
+    pub name: Option<String>,
     /// "now" (the default), a tick, or a condition.
     #[serde(default)]
     pub at_tick: Option<u32>,

@@ -1,7 +1,7 @@
 //! The exercise over gRPC (`chokepoint.v1.Exercise`), for scripted players and bots. Each call
 //! decodes into the same [`Command`] as its HTTP route and runs through the same [`execute`],
-//! with the token taken from the `authorization` metadata and the peer's address for rate
-//! limiting, so the two interfaces cannot disagree; a refusal's kind becomes the gRPC code.
+//! with the token taken from the `authorization` metadata (rate limits are per token, as over
+//! HTTP), so the two interfaces cannot disagree; a refusal's kind becomes the gRPC code.
 
 use super::Api;
 use super::command::{
@@ -10,7 +10,6 @@ use super::command::{
 use proto::v1 as w;
 use proto::v1::exercise_server::Exercise;
 use serde_json::{Value, json};
-use std::net::IpAddr;
 use std::sync::Arc;
 use tonic::{Request, Status};
 
@@ -22,8 +21,7 @@ impl ExerciseService {
     fn call<T>(&self, request: &Request<T>, command: impl FnOnce() -> Result<Command, Status>) -> Reply {
         let token = request.metadata().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
         let token = token.strip_prefix("Bearer ").unwrap_or("");
-        let from = request.remote_addr().map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip());
-        let role = self.0.authenticate(token, from).map_err(status)?;
+        let role = self.0.authenticate(token).map_err(status)?;
         let value = execute(&self.0, role, command()?).map_err(status)?;
         Ok(tonic::Response::new(w::JsonReply { json: value.to_string() }))
     }
@@ -79,7 +77,7 @@ impl Exercise for ExerciseService {
         let body = request.get_ref().clone();
         self.call(&request, move || {
             let orders = body.orders.into_iter().map(order_value).collect::<Result<Vec<_>, _>>()?;
-            Ok(Command::Orders(OrdersBody { orders, comment: body.comment }))
+            Ok(Command::Orders(OrdersBody { orders, comment: body.comment, replace: body.replace }))
         })
     }
 
@@ -95,11 +93,24 @@ impl Exercise for ExerciseService {
     async fn control_action(&self, request: Request<w::ControlActionRequest>) -> Reply {
         let r = request.get_ref().clone();
         self.call(&request, move || {
+            let replacement = match r.replacement_json.as_deref() {
+                Some(text) => Some(
+                    serde_json::from_str(text)
+                        .map_err(|e| Status::invalid_argument(format!("replacement_json is not JSON: {e}")))?,
+                ),
+                None => None,
+            };
             Ok(Command::ControlAction(ControlBody {
                 action: r.action,
                 ticks: r.ticks,
                 seconds: r.seconds,
                 mode: r.mode,
+                scope: r.scope,
+                turn: r.turn,
+                nation: r.nation,
+                order: r.order,
+                replacement,
+                note: r.note,
             }))
         })
     }
@@ -112,7 +123,7 @@ impl Exercise for ExerciseService {
                 stage: r.when_stage,
                 ratio: r.when_ratio.unwrap_or(0.0),
             });
-            Ok(Command::Inject(InjectBody { toml: r.toml, at_tick: r.at_tick, when_price }))
+            Ok(Command::Inject(InjectBody { toml: r.toml, name: r.name, at_tick: r.at_tick, when_price }))
         })
     }
 
@@ -147,7 +158,7 @@ pub async fn serve(api: Arc<Api>, listener: tokio::net::TcpListener, shared: Arc
         }
     };
     if let Err(e) = router
-        .add_service(ExerciseServer::new(ExerciseService(api)))
+        .add_service(ExerciseServer::new(ExerciseService(api)).max_decoding_message_size(super::http::BODY_LIMIT))
         .serve_with_incoming_shutdown(incoming, ended)
         .await
     {

@@ -10,21 +10,30 @@
 //!
 //! Turn mode: a turn is `turn_ticks` ticks; it resolves when every played nation has submitted
 //! or the deadline passes (a nation that missed it keeps its standing policies: its agency's
-//! stockpile rules act as before). Control can pause, resume, advance ticks, change the
-//! deadline, switch to real-time mode, fire injects (now, at a tick, or when a price condition
-//! is met), attach notes and bookmarks, and end the exercise.
+//! stockpile rules act as before), or when control resolves it now. After each turn every
+//! nation gets a situation report (`sitrep`). Control can pause, resume, advance ticks, change
+//! the deadline (for this turn or all), switch to real-time mode, adjust or refuse a player's
+//! order before the reveal, roll back to the start of any past turn, fire injects (now, at a
+//! tick, or when a price condition is met), attach notes and bookmarks, and end the exercise.
 
 pub mod auth;
 pub mod command;
 mod control;
+pub mod fog;
 pub mod grpc;
 pub mod http;
+pub mod intel;
 mod orders;
 mod serve;
+pub mod sitrep;
 mod turn;
 mod views;
 
 pub use auth::{Role, new_token, token_hash};
+
+/// The line charts both consoles draw (the exercise's and the DVR), put into each page by its
+/// server so neither loads anything from elsewhere.
+pub const CHARTS_JS: &str = include_str!("charts.js");
 pub use serve::{Exercise, ExerciseError, Options, create};
 pub use turn::play;
 
@@ -35,8 +44,9 @@ use agents::{MarketId, NationId, Order, Price, Tick};
 use engine::record::TickRecord;
 use engine::scenario::{Event, Scenario};
 use engine::world::WorldState;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -50,14 +60,75 @@ pub struct Setup {
     pub tick_interval: Duration,
 }
 
-/// What a played nation submitted for the coming turn, sealed until the turn resolves.
+/// What a played nation submitted for the coming turn, sealed from the other players until the
+/// turn resolves (control sees it, to adjudicate).
 #[derive(Clone, Debug, Default)]
 pub struct Submission {
-    pub events: Vec<Event>,
-    pub orders: Vec<Order>,
+    /// Its orders, in the order submitted.
+    pub items: Vec<Item>,
     pub comment: String,
-    /// Proposals (by id) this nation accepts.
-    pub accept: Vec<u32>,
+    /// Orders control refused before the reveal: (as submitted, control's note).
+    pub refused: Vec<(Value, String)>,
+}
+
+/// One sealed order: as the player wrote it, and validated.
+#[derive(Clone, Debug)]
+pub struct Item {
+    pub raw: Value,
+    pub sealed: Sealed,
+    /// Control's note when it adjusted this order.
+    pub note: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Sealed {
+    /// A limit order for the nation's stockpile agency.
+    Limit(Order),
+    /// A policy order (a scenario event for the nation).
+    Policy(Event),
+    /// A member accepting an alliance proposal.
+    Accept(u32),
+}
+
+impl Submission {
+    pub fn orders(&self) -> Vec<Order> {
+        self.items
+            .iter()
+            .filter_map(|i| if let Sealed::Limit(o) = &i.sealed { Some(o.clone()) } else { None })
+            .collect()
+    }
+
+    pub fn events(&self) -> Vec<Event> {
+        self.items
+            .iter()
+            .filter_map(|i| if let Sealed::Policy(e) = &i.sealed { Some(e.clone()) } else { None })
+            .collect()
+    }
+
+    pub fn accepted(&self) -> Vec<u32> {
+        self.items.iter().filter_map(|i| if let Sealed::Accept(id) = i.sealed { Some(id) } else { None }).collect()
+    }
+}
+
+/// Where a turn began: its number, its first tick, and the journal's next sequence number then
+/// (a rollback to it voids the engine inputs from there).
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct TurnStart {
+    pub turn: u32,
+    pub tick: u32,
+    #[serde(skip)]
+    pub seq: u32,
+}
+
+/// A submission as it was revealed, for control's page.
+#[derive(Clone, Debug, Serialize)]
+pub struct Revealed {
+    pub turn: u32,
+    pub tick: u32,
+    pub nation: String,
+    pub orders: Vec<Value>,
+    pub comment: String,
+    pub missed_deadline: bool,
 }
 
 /// A nation asking to join an alliance: it joins when every member accepts (played members
@@ -83,17 +154,23 @@ pub struct Conditional {
     pub ratio_bp: i64,
     pub events: Vec<Event>,
     pub label: String,
+    /// The tick it was armed at, and the one it fired at (a rollback re-arms what fired after
+    /// the tick it returns to, and drops what was armed after it).
+    pub armed_tick: u32,
+    pub fired_tick: Option<u32>,
 }
 
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MessageRow {
+    /// In the order sent (the console marks those not yet read).
+    pub id: u32,
     pub tick: u32,
     pub from: String,
     pub to: Vec<String>,
     pub text: String,
 }
 
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct NoteRow {
     pub tick: u32,
     pub text: String,
@@ -104,6 +181,28 @@ pub struct NoteRow {
 pub struct Game {
     pub scenario: Arc<Scenario>,
     pub setup: Setup,
+    /// A deadline for the current turn only (control's), cleared when the turn resolves.
+    pub turn_deadline: Option<Duration>,
+    /// Control asked to resolve the turn now.
+    pub resolve_now: bool,
+    /// Control asked to roll back to the start of this turn.
+    pub rollback: Option<u32>,
+    /// Control ended the exercise (not Ctrl-C).
+    pub ended_by_control: bool,
+    /// Whether the run is recorded (a rollback needs its snapshots and journal).
+    pub recorded: bool,
+    /// Where each turn so far began, the current one last.
+    pub turn_starts: Vec<TurnStart>,
+    /// Every nation's situation report after every turn, in turn order.
+    pub sitreps: Vec<sitrep::Sitrep>,
+    /// Submissions as revealed, for control.
+    pub revealed: Vec<Revealed>,
+    /// The names of the run's events so far (the scenario's and those injected): what `lift`
+    /// may target and what a new inject's name must differ from.
+    pub event_names: Vec<String>,
+    pub next_message: u32,
+    /// World prices at the start of the exercise (the charts' index base).
+    pub start_prices: Vec<Price>,
     /// The world after the last tick (what the views are built from).
     pub state: WorldState,
     /// Every tick's record so far (charts, shortages, events).
@@ -116,8 +215,10 @@ pub struct Game {
     pub advance: u32,
     pub ended: bool,
     pub submitted: BTreeMap<NationId, Submission>,
-    /// Inputs from control (injects, notes) and players (messages) to journal and apply.
+    /// Inputs from control (injects, notes, actions) and players (messages) to journal and
+    /// apply.
     pub inbox: Vec<(String, JournalInput)>,
+    /// Conditional injects, armed and fired.
     pub conditionals: Vec<Conditional>,
     pub messages: Vec<MessageRow>,
     pub notes: Vec<NoteRow>,
@@ -142,9 +243,21 @@ pub struct Game {
 impl Game {
     /// The game at the start of an exercise of `scenario`, from the engine's first state.
     pub fn new(scenario: Arc<Scenario>, setup: Setup, engine: &engine::Engine) -> Game {
+        let event_names = engine.events().iter().map(|e| e.name.clone()).collect();
         Game {
             scenario,
             setup,
+            turn_deadline: None,
+            resolve_now: false,
+            rollback: None,
+            ended_by_control: false,
+            recorded: false,
+            turn_starts: vec![TurnStart { turn: 1, tick: engine.state().tick.0, seq: 0 }],
+            sitreps: Vec::new(),
+            revealed: Vec::new(),
+            event_names,
+            next_message: 1,
+            start_prices: engine.state().markets.iter().map(|m| m.last_price).collect(),
             state: engine.state().clone(),
             records: Vec::new(),
             turn: 1,
@@ -174,16 +287,26 @@ impl Game {
         self.state.tick.0
     }
 
-    /// Milliseconds until the turn's deadline (0 when passed or not in turn mode).
+    /// The current turn's deadline: control's for this turn, or every turn's.
+    pub fn deadline(&self) -> Duration {
+        self.turn_deadline.unwrap_or(self.setup.deadline)
+    }
+
+    /// Milliseconds until the turn's deadline (0 when passed, ended, or not in turn mode).
     pub fn deadline_left_ms(&self) -> u64 {
-        if self.realtime || self.paused {
+        if self.realtime || self.paused || self.ended {
             return 0;
         }
-        self.setup.deadline.saturating_sub(self.turn_started.elapsed()).as_millis() as u64
+        self.deadline().saturating_sub(self.turn_started.elapsed()).as_millis() as u64
     }
 
     pub(crate) fn everyone_submitted(&self) -> bool {
         self.setup.players.iter().all(|n| self.submitted.contains_key(n))
+    }
+
+    /// Conditional injects still waiting.
+    pub fn armed(&self) -> impl Iterator<Item = &Conditional> {
+        self.conditionals.iter().filter(|c| c.fired_tick.is_none())
     }
 }
 
@@ -212,13 +335,13 @@ pub struct Api {
     pub shared: Arc<Shared>,
     /// Token hash → role.
     pub tokens: BTreeMap<String, Role>,
-    /// Failed attempts by address: how many, since when.
-    failures: Mutex<BTreeMap<IpAddr, (u32, Instant)>>,
+    /// Request rates and failed attempts (`auth`).
+    limits: Mutex<auth::Limits>,
 }
 
 impl Api {
     pub fn new(shared: Arc<Shared>, tokens: BTreeMap<String, Role>) -> Arc<Api> {
-        Arc::new(Api { shared, tokens, failures: Mutex::new(BTreeMap::new()) })
+        Arc::new(Api { shared, tokens, limits: Mutex::new(auth::Limits::default()) })
     }
 }
 

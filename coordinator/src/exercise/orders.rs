@@ -5,7 +5,7 @@
 
 use super::command::{ApiError, FieldError, MessageBody, OrdersBody};
 use super::views::{tonnes, usd};
-use super::{Api, Game, MessageRow, Submission};
+use super::{Api, Game, Item, MessageRow, Sealed, Submission};
 use crate::store::JournalInput;
 use agents::{MarketId, NationId, Order, Price, Quantity, Side, Stage};
 use engine::scenario::{EventKind, event_from_table};
@@ -23,8 +23,18 @@ pub fn submit(api: &Api, n: NationId, body: OrdersBody) -> Result<Value, ApiErro
     if body.orders.len() > MAX_ORDERS {
         return Err(ApiError::TooLarge(format!("at most {MAX_ORDERS} orders a turn")));
     }
+    if body.orders.is_empty()
+        && !body.replace
+        && let Some(sealed) = game.submitted.get(&n).filter(|s| !s.items.is_empty())
+    {
+        return Err(ApiError::Invalid(format!(
+            "orders: this empty submission would withdraw the {} order(s) already sealed for turn {}; send \"replace\": true to withdraw them",
+            sealed.items.len(),
+            game.turn
+        )));
+    }
     let sub = validate(&game, n, &body).map_err(ApiError::Fields)?;
-    let counts = json!({ "orders": sub.orders.len(), "policies": sub.events.len(), "turn": game.turn });
+    let counts = json!({ "orders": sub.orders().len(), "policies": sub.events().len(), "turn": game.turn });
     game.submitted.insert(n, sub);
     drop(game);
     api.shared.notify();
@@ -43,7 +53,9 @@ pub fn message(api: &Api, n: NationId, body: MessageBody) -> Result<Value, ApiEr
     }
     let from = s.nation_code(n).to_string();
     let tick = game.next_tick();
-    game.messages.push(MessageRow { tick, from: from.clone(), to: body.to.clone(), text: body.text.clone() });
+    let id = game.next_message;
+    game.next_message += 1;
+    game.messages.push(MessageRow { id, tick, from: from.clone(), to: body.to.clone(), text: body.text.clone() });
     game.inbox.push((from, JournalInput::Message { to: body.to, text: body.text }));
     drop(game);
     api.shared.notify();
@@ -56,6 +68,7 @@ pub fn validate(game: &Game, n: NationId, body: &OrdersBody) -> Result<Submissio
     let code = s.nation_code(n).to_string();
     let mut errors = Vec::new();
     let mut sub = Submission { comment: body.comment.chars().take(2000).collect(), ..Submission::default() };
+    let mut keep = |raw: &Value, sealed: Sealed| sub.items.push(Item { raw: raw.clone(), sealed, note: None });
     let next = game.next_tick();
     let agency = &game.state.agents[n.index()];
     let mut committed: i128 = 0;
@@ -88,6 +101,10 @@ pub fn validate(game: &Game, n: NationId, body: &OrdersBody) -> Result<Submissio
                     continue;
                 }
                 let quantity = Quantity((qty * 1000.0).round() as i64);
+                if !quantity.is_positive() {
+                    fail(i, "quantity_t", "must be at least 0.001 t (1 kg)".into());
+                    continue;
+                }
                 let side = if kind == "buy" { Side::Buy } else { Side::Sell };
                 if side == Side::Sell && quantity > agency.holding(market) {
                     fail(i, "quantity_t", format!("the reserve holds only {} t", tonnes(agency.holding(market))));
@@ -102,7 +119,7 @@ pub fn validate(game: &Game, n: NationId, body: &OrdersBody) -> Result<Submissio
                 }
                 let domestic_only =
                     o.get("domestic_only").and_then(Value::as_bool).unwrap_or(false) && side == Side::Sell;
-                sub.orders.push(Order { market, side, quantity, limit: limit_c, domestic_only });
+                keep(o, Sealed::Limit(Order { market, side, quantity, limit: limit_c, domestic_only }));
             }
             "accept_proposal" => {
                 let id = o.get("id").and_then(Value::as_u64).unwrap_or(u64::MAX);
@@ -115,7 +132,7 @@ pub fn validate(game: &Game, n: NationId, body: &OrdersBody) -> Result<Submissio
                             .position(|a| a.code == p.alliance)
                             .is_some_and(|k| game.state.alliances[k].contains(&n));
                         if member {
-                            sub.accept.push(p.id);
+                            keep(o, Sealed::Accept(p.id));
                         } else {
                             fail(i, "id", format!("{code} is not a member of {}", p.alliance));
                         }
@@ -123,7 +140,7 @@ pub fn validate(game: &Game, n: NationId, body: &OrdersBody) -> Result<Submissio
                 }
             }
             "policy" => match policy_event(game, n, &code, next, i, o.get("event")) {
-                Ok(e) => sub.events.push(e),
+                Ok(e) => keep(o, Sealed::Policy(e)),
                 Err((field, message)) => fail(i, &field, message),
             },
             _ => fail(i, "type", "must be \"buy\", \"sell\", \"policy\" or \"accept_proposal\"".into()),
@@ -182,8 +199,8 @@ fn policy_event(
         table.insert("nation".into(), toml::Value::String(code.to_string()));
     }
     table.insert("name".into(), toml::Value::String(name));
-    let known = game.scenario.events.iter().map(|e| e.name.clone()).collect();
-    let events = event_from_table(table, &game.scenario, known).map_err(|e| {
+    // A lift may target any event of the run so far: the scenario's and those injected since.
+    let events = event_from_table(table, &game.scenario, game.event_names.clone()).map_err(|e| {
         let field = e.field.strip_prefix("events[0]").unwrap_or(&e.field).trim_start_matches('.');
         (if field.is_empty() { "event".to_string() } else { format!("event.{field}") }, e.message)
     })?;
@@ -202,6 +219,9 @@ fn policy_event(
         }
         // The actions a player may order act for its own nation (checked above) and need no
         // more than the scenario's own validation.
+        EventKind::StockpileRelease { quantity, .. } if !quantity.is_positive() => {
+            return Err(("event.release_t".into(), "must be at least 0.001 t (1 kg)".into()));
+        }
         EventKind::Restrict(_)
         | EventKind::StockpileTarget { .. }
         | EventKind::StockpileRelease { .. }
@@ -237,7 +257,7 @@ mod tests {
     }
 
     fn submit(orders: Vec<Value>) -> Result<Submission, Vec<FieldError>> {
-        validate(&game(), NationId(2), &OrdersBody { orders, comment: "plan".into() })
+        validate(&game(), NationId(2), &OrdersBody { orders, comment: "plan".into(), replace: false })
     }
 
     fn field_of(result: Result<Submission, Vec<FieldError>>) -> String {
@@ -252,10 +272,10 @@ mod tests {
             json!({"type": "policy", "event": {"action": "stockpile_target", "commodity": "dy", "target_days": 120}}),
         ])
         .expect("valid");
-        assert_eq!(sub.orders.len(), 1);
-        assert_eq!(sub.orders[0].quantity, Quantity(1_500));
-        assert_eq!(sub.events.len(), 1);
-        assert_eq!(sub.events[0].name, "CC-stockpile_target-t0-1");
+        assert_eq!(sub.orders().len(), 1);
+        assert_eq!(sub.orders()[0].quantity, Quantity(1_500));
+        assert_eq!(sub.events().len(), 1);
+        assert_eq!(sub.events()[0].name, "CC-stockpile_target-t0-1");
         assert_eq!(sub.comment, "plan");
     }
 
@@ -265,6 +285,7 @@ mod tests {
             |q: f64, limit: f64| json!({"type": "buy", "commodity": "dy", "quantity_t": q, "limit_usd_per_kg": limit});
         assert_eq!(field_of(submit(vec![json!({"type": "buy", "commodity": "zz"})])), "commodity");
         assert_eq!(field_of(submit(vec![buy(0.0, 400.0)])), "quantity_t");
+        assert_eq!(field_of(submit(vec![buy(0.0004, 400.0)])), "quantity_t", "no 0 kg order");
         assert_eq!(field_of(submit(vec![buy(1.0, 1.0e9)])), "limit_usd_per_kg");
         assert_eq!(field_of(submit(vec![buy(1.0e6, 14_999.0)])), "quantity_t", "beyond the treasury");
         let sell = json!({"type": "sell", "commodity": "co", "quantity_t": 1.0, "limit_usd_per_kg": 30.0});
@@ -286,6 +307,23 @@ mod tests {
         .expect_err("refused");
         let at: Vec<(usize, &str)> = errors.iter().map(|e| (e.index, e.field.as_str())).collect();
         assert_eq!(at, vec![(1, "commodity"), (2, "id")]);
+    }
+
+    #[test]
+    fn a_player_can_lift_its_restriction_imposed_during_the_exercise() {
+        let mut g = game();
+        let name = "CC-export_ban-t3-0".to_string();
+        let rule = engine::policy::Restriction::ExportBan {
+            nation: NationId(2),
+            market: MarketId::refined(agents::CommodityId(0)),
+            to: engine::policy::Partners::All,
+        };
+        g.state.policies.impose(&name, agents::Tick(4), rule, true);
+        g.event_names.push(name.clone());
+        let lift = json!({"type": "policy", "event": {"action": "lift", "target": name}});
+        let body = OrdersBody { orders: vec![lift], comment: String::new(), replace: false };
+        let sub = validate(&g, NationId(2), &body).expect("the lift of an exercise's own restriction is valid");
+        assert!(matches!(&sub.events()[0].kind, EventKind::Lift { target } if *target == name));
     }
 
     #[test]

@@ -76,6 +76,7 @@ pub fn create(store: Arc<Store>, scenario: Scenario, options: Options) -> Result
         players: options.setup.players.iter().map(|n| scenario.nation_code(*n).to_string()).collect(),
         turn_ticks: options.setup.turn_ticks,
         token_hashes: tokens.iter().map(|(role, t)| (role.clone(), token_hash(t))).collect(),
+        ai_from: None,
     });
     let run = store.create_run(&meta)?;
     Ok(Exercise { run, scenario: Arc::new(scenario), tokens, store, options })

@@ -2,6 +2,8 @@
 //! folders and run databases per test, and running the `chokepoint` binary.
 #![allow(dead_code)]
 
+pub mod exercise;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::time::Duration;

@@ -387,12 +387,19 @@ pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
 }
 
 /// Validates a file of `[[events]]` tables (the scenario format's events) against `scenario`:
-/// for a fork's `--events` and for control injects. `lift` may also target the scenario's own
-/// events. Errors name `file` and lines in `text`.
-pub fn parse_events(text: &str, file: &str, scenario: &Scenario) -> Result<Vec<Event>, ScenarioError> {
+/// for a fork's `--events` and for control injects. `lift` may target the events in `text` and
+/// any of `known`: the names of the run's events so far, the scenario's and those injected since
+/// (the driver passes `Engine::events()`), which are the names the restrictions in force carry.
+/// Errors name `file` and lines in `text`.
+pub fn parse_events(
+    text: &str,
+    file: &str,
+    scenario: &Scenario,
+    known: Vec<String>,
+) -> Result<Vec<Event>, ScenarioError> {
     let events: RawEvents = toml::from_str(text).map_err(|e| toml_error(text, file, &e))?;
     let names = events::Names::of_scenario(scenario, &events.events);
-    let mut v = Validator::new(text, file, scenario.events.iter().map(|e| e.name.clone()).collect());
+    let mut v = Validator::new(text, file, known);
     let parsed = v.events(&events.events, &names, scenario.ticks);
     match v.errors.into_iter().next() {
         Some(e) => Err(e),
