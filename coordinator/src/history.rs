@@ -2,10 +2,12 @@
 //! recorded tick (the nearest snapshot plus re-execution), and the verbs built on that —
 //! resume, replay, fork and state. Everything here reads and writes through `store`.
 
+use crate::hosts::Decisions;
 use crate::output::{Summary, truncate_from};
 use crate::run::{Hooks, Persist, RunError, RunOptions, drive};
-use crate::sim::Sim;
+use crate::sim::{DecisionSource, Sim};
 use crate::store::{JournalInput, RunId, RunMeta, RunStatus, Store, StoreError};
+use engine::Engine;
 use engine::digest::digest;
 use engine::scenario::{self, Scenario, ScenarioError};
 use engine::world::WorldState;
@@ -70,8 +72,13 @@ fn latest_recorded(store: &Store, run: RunId) -> Result<u32, HistoryError> {
 }
 
 /// An engine continuing `state`, with every journaled input still to come scheduled.
-fn restore(store: &Store, run: RunId, scenario: Arc<Scenario>, state: WorldState) -> Result<Sim, HistoryError> {
-    let mut engine = Sim::restore_embedded(scenario, state);
+fn restore_engine(
+    store: &Store,
+    run: RunId,
+    scenario: Arc<Scenario>,
+    state: WorldState,
+) -> Result<Engine, HistoryError> {
+    let mut engine = Engine::restore(scenario, state);
     for entry in store.journal(run)? {
         let due = match entry.input {
             JournalInput::Orders { .. } => entry.tick >= engine.state().tick.0,
@@ -79,11 +86,59 @@ fn restore(store: &Store, run: RunId, scenario: Arc<Scenario>, state: WorldState
                 entry.tick > engine.state().tick.0
             }
         };
-        if due {
-            engine.apply_input(entry.tick, entry.input).map_err(|e| HistoryError::Refused(e.to_string()))?;
+        if !due {
+            continue;
+        }
+        if let Some(input) = entry.input.into_input(entry.tick) {
+            engine.apply(input).map_err(|e| HistoryError::Refused(e.to_string()))?;
         }
     }
     Ok(engine)
+}
+
+/// [`restore_engine`] on a local host, taking the run's journaled decisions where it has them.
+fn restore(store: &Store, run: RunId, scenario: Arc<Scenario>, state: WorldState) -> Result<Sim, HistoryError> {
+    let engine = restore_engine(store, run, scenario, state)?;
+    replaying(store, run, Sim::on_local_host(engine))
+}
+
+/// The decisions journaled for a run, read tick by tick as a re-execution reaches them.
+struct StoredDecisions {
+    store: Store,
+    run: RunId,
+    ticks: std::collections::BTreeSet<u32>,
+}
+
+impl DecisionSource for StoredDecisions {
+    fn at(&mut self, tick: u32) -> Result<Vec<Decisions>, String> {
+        if !self.ticks.contains(&tick) {
+            return Ok(Vec::new());
+        }
+        self.store.decisions(self.run, tick).map_err(|e| e.to_string())
+    }
+}
+
+/// `sim`, re-executing `run`, with the run's journaled decisions (if it has any) in place of
+/// its hosts' own for the agents they cover.
+pub fn replaying(store: &Store, run: RunId, sim: Sim) -> Result<Sim, HistoryError> {
+    let ticks = store.decision_ticks(run)?;
+    if ticks.is_empty() {
+        return Ok(sim);
+    }
+    Ok(sim.replaying(Box::new(StoredDecisions { store: store.clone(), run, ticks })))
+}
+
+/// Why a served run may not replay: its nodes' decisions were not journaled, so a node that
+/// was not the deterministic agent-node it claimed to be leaves no trace of what it decided.
+fn unjournaled_hint(meta: &RunMeta) -> String {
+    if meta.mode.starts_with("served") && !meta.journal_actions {
+        " (the run was served on agent nodes whose decisions were not journaled: a node that \
+         claims to be deterministic but is not, such as a patched agent-node, makes a replay \
+         diverge; serve with --journal-actions to record every node's decisions)"
+            .to_string()
+    } else {
+        String::new()
+    }
 }
 
 /// What a replay checked.
@@ -134,6 +189,7 @@ pub fn replay(store: &Store, run: RunId, from: u32, to: Option<u32>) -> Result<R
             } else {
                 format!("differs in {}", differ.join(", "))
             };
+            let detail = format!("{detail}{}", unjournaled_hint(&meta));
             return Err(HistoryError::Divergence { run, tick: t, detail });
         }
         checked += 1;
@@ -141,14 +197,23 @@ pub fn replay(store: &Store, run: RunId, from: u32, to: Option<u32>) -> Result<R
     Ok(ReplayReport { from_snapshot: snap, last: to, checked })
 }
 
-/// Continues an interrupted run from its last good snapshot, recording as it goes, and
-/// returns its summary (of the resumed part).
-pub fn resume(
+/// A recorded run made ready to continue from its last good snapshot: the engine restored
+/// there, the records after it forgotten (outputs cut back, digests, journaled decisions and
+/// placement changes dropped) and the run marked running again.
+pub struct Resumed {
+    pub engine: Engine,
+    pub meta: RunMeta,
+    pub persist: Persist,
+    pub options: RunOptions,
+}
+
+/// Makes run `run` ready to continue, on whatever hosts the caller gives it.
+pub fn prepare_resume(
     store: Arc<Store>,
     run: RunId,
     snapshot_every: Option<u32>,
     progress: bool,
-) -> Result<(RunMeta, Summary), HistoryError> {
+) -> Result<Resumed, HistoryError> {
     let meta = store.run(run)?;
     if meta.status == RunStatus::Completed {
         return Err(HistoryError::Refused(format!(
@@ -160,18 +225,32 @@ pub fn resume(
         return Err(HistoryError::Refused(format!("run {run} has no readable snapshot to resume from")));
     };
     let scenario = Arc::new(scenario_of(&meta)?);
-    let mut engine = restore(&store, run, scenario, state)?;
+    let engine = restore_engine(&store, run, scenario, state)?;
     store.truncate_ticks(run, snap)?;
+    store.truncate_hosting(run, snap)?;
     let dir = PathBuf::from(&meta.out_dir);
     truncate_from(&dir, snap).map_err(|source| HistoryError::Outputs { dir: dir.clone(), source })?;
-    store.update_run(run, |m| {
+    let meta = store.update_run(run, |m| {
         m.status = RunStatus::Running;
         m.ticks_done = snap;
         m.error = None;
     })?;
     let persist = Persist { store: store.clone(), run, snapshot_every: snapshot_every.unwrap_or(meta.snapshot_every) };
     let options = RunOptions { out: Some(dir), progress, append: true };
-    let outcome = drive(&mut engine, &options, &Hooks::default(), Some(&persist))?;
+    Ok(Resumed { engine, meta, persist, options })
+}
+
+/// Continues an interrupted run from its last good snapshot in this process, recording as it
+/// goes, and returns its summary (of the resumed part).
+pub fn resume(
+    store: Arc<Store>,
+    run: RunId,
+    snapshot_every: Option<u32>,
+    progress: bool,
+) -> Result<(RunMeta, Summary), HistoryError> {
+    let Resumed { engine, persist, options, .. } = prepare_resume(store.clone(), run, snapshot_every, progress)?;
+    let mut sim = Sim::on_local_host(engine);
+    let outcome = drive(&mut sim, &options, &Hooks::default(), Some(&persist))?;
     Ok((store.run(run)?, outcome.summary))
 }
 

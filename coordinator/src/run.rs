@@ -31,6 +31,8 @@ pub struct Hooks {
     pub latency: Arc<Mutex<Latency>>,
     pub last: Arc<Mutex<Option<TickRecord>>>,
     pub inbox: Arc<Mutex<Vec<Inject>>>,
+    /// Which host runs how many agents, as of the last change of placement.
+    pub placement: Arc<Mutex<Vec<(String, usize)>>>,
 }
 
 /// An external event waiting to be scheduled, and where to say whether it was.
@@ -81,7 +83,7 @@ pub fn drive(
     hooks: &Hooks,
     persist: Option<&Persist>,
 ) -> Result<Outcome, RunError> {
-    let mut driver = Driver::start(engine, options, persist)?;
+    let mut driver = Driver::start(engine, options, hooks, persist)?;
     let mut failure = None;
     while !engine.is_finished() && !hooks.stop.load(Ordering::Relaxed) {
         driver.take_injects(engine, hooks, persist)?;
@@ -108,11 +110,18 @@ pub struct Driver {
     bar: indicatif::ProgressBar,
     /// The next journal sequence number.
     pub journal_seq: u32,
+    /// The next placement record's sequence number.
+    placement_seq: u32,
 }
 
 impl Driver {
     /// Opens the outputs and records the starting snapshot.
-    pub fn start(engine: &mut Sim, options: &RunOptions, persist: Option<&Persist>) -> Result<Driver, RunError> {
+    pub fn start(
+        engine: &mut Sim,
+        options: &RunOptions,
+        hooks: &Hooks,
+        persist: Option<&Persist>,
+    ) -> Result<Driver, RunError> {
         let scenario = engine.engine.scenario_arc();
         // A recorded run keeps each tick's part digests, made from the digest's own encoding.
         engine.engine.record_parts(persist.is_some());
@@ -123,13 +132,14 @@ impl Driver {
             ),
             None => None,
         };
-        let mut journal_seq = 0u32;
+        let (mut journal_seq, mut placement_seq) = (0u32, 0u32);
         if let Some(p) = persist {
             let tick = engine.state().tick.0;
             if !p.store.snapshot_ticks(p.run)?.contains(&tick) {
                 p.store.put_snapshot(p.run, tick, engine.state())?;
             }
             journal_seq = p.store.journal(p.run)?.len() as u32;
+            placement_seq = p.store.placements(p.run)?.len() as u32;
         }
         let bar = if options.progress {
             let bar = indicatif::ProgressBar::new(u64::from(scenario.ticks));
@@ -145,13 +155,40 @@ impl Driver {
             indicatif::ProgressBar::hidden()
         };
         let summary = Summary::new(&scenario);
-        Ok(Driver { scenario, out_dir: options.out.clone(), outputs, summary, bar, journal_seq })
+        let mut driver =
+            Driver { scenario, out_dir: options.out.clone(), outputs, summary, bar, journal_seq, placement_seq };
+        driver.record_hosting(engine, hooks, persist)?;
+        Ok(driver)
+    }
+
+    /// Records the placement changes and journaled decisions the hosts report.
+    fn record_hosting(&mut self, engine: &mut Sim, hooks: &Hooks, persist: Option<&Persist>) -> Result<(), RunError> {
+        let changes = engine.take_placement_changes();
+        let decisions = engine.take_decisions();
+        if let Some(last) = changes.last() {
+            *lock(&hooks.placement) = last.hosts.iter().map(|(host, agents)| (host.clone(), agents.len())).collect();
+        }
+        let Some(p) = persist else { return Ok(()) };
+        for change in &changes {
+            p.store.put_placement(p.run, self.placement_seq, change)?;
+            self.placement_seq += 1;
+        }
+        for (seq, batch) in decisions.iter().enumerate() {
+            p.store.put_decisions(p.run, seq as u32, batch)?;
+        }
+        if !changes.is_empty() {
+            p.store.flush()?;
+        }
+        Ok(())
     }
 
     /// Runs one tick and records it (outputs, digests, snapshots), returning its record.
     pub fn step(&mut self, engine: &mut Sim, hooks: &Hooks, persist: Option<&Persist>) -> Result<(), RunError> {
-        let (record, times) = engine.step_timed()?;
+        let stepped = engine.step_timed();
         let started = Instant::now();
+        // A tick that failed may still have moved agents before it stopped: record that too.
+        self.record_hosting(engine, hooks, persist)?;
+        let (record, times) = stepped?;
         if let (Some(out), Some(dir)) = (self.outputs.as_mut(), &self.out_dir) {
             out.write(&self.scenario, &record).map_err(|source| RunError::Output { path: dir.clone(), source })?;
         }

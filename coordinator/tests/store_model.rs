@@ -63,6 +63,7 @@ fn meta(n: usize) -> RunMeta {
             turn_ticks: 13,
             token_hashes: vec![("control".into(), "00".into())],
         }),
+        journal_actions: n.is_multiple_of(3),
     }
 }
 

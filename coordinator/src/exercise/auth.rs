@@ -9,7 +9,7 @@ use agents::NationId;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -99,8 +99,8 @@ impl FromRequestParts<Arc<Api>> for Caller {
     async fn from_request_parts(parts: &mut Parts, api: &Arc<Api>) -> Result<Caller, ApiError> {
         let from = parts
             .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(IpAddr::from([0, 0, 0, 0]), |ConnectInfo(peer)| peer.ip());
+            .get::<ConnectInfo<crate::tls::Peer>>()
+            .map_or(IpAddr::from([0, 0, 0, 0]), |ConnectInfo(peer)| peer.0.ip());
         api.authenticate(bearer(&parts.headers), from).map(Caller)
     }
 }
