@@ -125,6 +125,10 @@ pub struct PlacementChange {
     pub tick: u32,
     pub cause: String,
     pub hosts: Vec<(String, AgentSet)>,
+    /// For a change forced by a lost host: the wall time from noticing the loss to the end of
+    /// the tick's re-issued barrier, in microseconds (metadata; nothing depends on it).
+    #[serde(default)]
+    pub recovery_us: Option<u64>,
 }
 
 /// A rejection as journaled with a host's decisions: `missing` when no valid action came for
@@ -273,7 +277,7 @@ impl Hosts {
             .filter(|(slot, _)| slot.host.is_some())
             .map(|(slot, ids)| (slot.name.clone(), AgentSet::from_sorted(ids)))
             .collect();
-        PlacementChange { tick: tick.0, cause, hosts }
+        PlacementChange { tick: tick.0, cause, hosts, recovery_us: None }
     }
 
     /// Indices of the hosts still in the run.
@@ -295,7 +299,10 @@ impl Hosts {
         let mut gathered =
             Gathered { tick, slots: vec![None; batch.agents.len()], edge: Vec::new(), missing: Vec::new() };
         let mut lost = self.admit(engine, tick);
+        // Changes from here on are recoveries from lost hosts, timed from the first loss.
+        let (recoveries, mut lost_at) = (self.changes.len(), None);
         if !lost.is_empty() {
+            lost_at = Some(Instant::now());
             self.recover(engine, tick, lost, &gathered)?;
         }
         let mut next = Some(batch);
@@ -316,7 +323,18 @@ impl Hosts {
             if lost.is_empty() {
                 break;
             }
+            lost_at.get_or_insert_with(Instant::now);
             self.recover(engine, tick, lost, &gathered)?;
+        }
+        if let Some(at) = lost_at {
+            let us = at.elapsed().as_micros() as u64;
+            tracing::warn!(
+                "tick {tick} recovered from the lost host(s) in {:.1} ms; the run goes on",
+                us as f64 / 1000.0
+            );
+            for change in &mut self.changes[recoveries..] {
+                change.recovery_us = Some(us);
+            }
         }
         let Gathered { slots, mut edge, missing, .. } = gathered;
         let actions =

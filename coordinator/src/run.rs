@@ -31,8 +31,8 @@ pub struct Hooks {
     pub latency: Arc<Mutex<Latency>>,
     pub last: Arc<Mutex<Option<TickRecord>>>,
     pub inbox: Arc<Mutex<Vec<Inject>>>,
-    /// Which host runs how many agents, as of the last change of placement.
-    pub placement: Arc<Mutex<Vec<(String, usize)>>>,
+    /// Every change of placement so far (the last is the placement now).
+    pub placement: Arc<Mutex<Vec<crate::hosts::PlacementChange>>>,
 }
 
 /// An external event waiting to be scheduled, and where to say whether it was.
@@ -165,9 +165,7 @@ impl Driver {
     fn record_hosting(&mut self, engine: &mut Sim, hooks: &Hooks, persist: Option<&Persist>) -> Result<(), RunError> {
         let changes = engine.take_placement_changes();
         let decisions = engine.take_decisions();
-        if let Some(last) = changes.last() {
-            *lock(&hooks.placement) = last.hosts.iter().map(|(host, agents)| (host.clone(), agents.len())).collect();
-        }
+        lock(&hooks.placement).extend(changes.iter().cloned());
         let Some(p) = persist else { return Ok(()) };
         for change in &changes {
             p.store.put_placement(p.run, self.placement_seq, change)?;

@@ -136,6 +136,8 @@ pub struct ServeReport {
     pub latency: Latency,
     /// Per node that hosted agents: name, agents hosted at the end, and traffic.
     pub nodes: Vec<(String, usize, Arc<Traffic>)>,
+    /// Every change of placement, the start included.
+    pub placements: Vec<crate::hosts::PlacementChange>,
     pub ticks: u32,
 }
 
@@ -161,10 +163,10 @@ impl Control for ControlService {
         let s = &self.0;
         let registry = lock(&s.registry);
         let tick = lock(&s.hooks.last).as_ref().map_or(0, |r| r.tick.0 + 1);
-        let placed = lock(&s.hooks.placement).clone();
+        let placed = lock(&s.hooks.placement).last().map(|c| c.hosts.clone()).unwrap_or_default();
         let mut nodes: Vec<v1::NodeStatus> = placed
             .iter()
-            .map(|(name, agents)| v1::NodeStatus { name: name.clone(), agents: *agents as u32, connected: true })
+            .map(|(name, agents)| v1::NodeStatus { name: name.clone(), agents: agents.len() as u32, connected: true })
             .collect();
         // Nodes waiting to start, or to replace a lost one at the next tick.
         for n in registry.nodes.iter().filter(|n| n.from_node.is_some()) {
@@ -476,13 +478,14 @@ async fn run_when_joined(
     });
     let outcome = engine_thread.await.map_err(|e| ServeError::Thread(e.to_string()))??;
     let latency = lock(&shared.hooks.latency).clone();
-    let placed = lock(&shared.hooks.placement).clone();
+    let placements = lock(&shared.hooks.placement).clone();
+    let placed = placements.last().map(|c| c.hosts.clone()).unwrap_or_default();
     let nodes = lock(&shared.registry)
         .hosted
         .iter()
         .map(|(name, traffic)| {
             let host = format!("node {name}");
-            let agents = placed.iter().find(|(n, _)| *n == host).map_or(0, |(_, a)| *a);
+            let agents = placed.iter().find(|(n, _)| *n == host).map_or(0, |(_, a)| a.len());
             (name.clone(), agents, traffic.clone())
         })
         .collect();
@@ -493,5 +496,6 @@ async fn run_when_joined(
         summary: outcome.summary,
         latency,
         nodes,
+        placements,
     })
 }

@@ -102,7 +102,9 @@ fn describe_placement(change: &crate::hosts::PlacementChange) -> String {
             format!("{host}: {} agents ({ranges})", agents.len())
         })
         .collect();
-    format!("from tick {} ({}): {}", change.tick, change.cause, hosts.join("; "))
+    let recovered =
+        change.recovery_us.map(|us| format!(", recovered in {:.1} ms", us as f64 / 1000.0)).unwrap_or_default();
+    format!("from tick {} ({}{recovered}): {}", change.tick, change.cause, hosts.join("; "))
 }
 
 pub(super) fn resume(db: &Path, run: u64, quiet: bool) -> anyhow::Result<ExitCode> {

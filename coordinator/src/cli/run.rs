@@ -37,10 +37,10 @@ pub(super) fn run(db: &Path, scenario: PathBuf, threads: Option<u16>, args: RunA
 }
 
 /// The join secret: read from `--node-secret-file`, or made now (and then printed).
-fn join_secret(flags: &ServeArgs) -> anyhow::Result<(String, bool)> {
+fn join_secret(flags: &ServeArgs) -> anyhow::Result<String> {
     match &flags.node_secret_file {
-        Some(path) => Ok((JoinSecret::read(path)?, false)),
-        None => Ok((JoinSecret::generate()?, true)),
+        Some(path) => Ok(JoinSecret::read(path)?),
+        None => Ok(JoinSecret::generate()?),
     }
 }
 
@@ -66,7 +66,7 @@ fn serve_options(flags: &ServeArgs, persist: Persist, run: RunOptions, secret: S
 pub(super) fn serve(db: &Path, scenario: PathBuf, flags: ServeArgs, args: RunArgs) -> anyhow::Result<ExitCode> {
     let RunArgs { seed, ticks, out, snapshot_every, quiet } = args;
     anyhow::ensure!(flags.nodes >= 1, "--nodes must be at least 1");
-    let (secret, shown) = join_secret(&flags)?;
+    let secret = join_secret(&flags)?;
     // The TLS pair is checked before anything is recorded.
     flags.tls.load()?;
     let s = prepare(&scenario, seed, ticks)?;
@@ -82,13 +82,13 @@ pub(super) fn serve(db: &Path, scenario: PathBuf, flags: ServeArgs, args: RunArg
     let s = Arc::new(s);
     announce(&s, &out);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let listen = Listen { addr: &flags.listen, secret_file: flags.node_secret_file.as_deref(), shown };
+    let listen = Listen { addr: &flags.listen, secret_file: flags.node_secret_file.as_deref() };
     runtime.block_on(serve_main(Engine::new(s), listen, options, &out, db))
 }
 
 /// `resume ID --serve`: the rest of a recorded run, served to agent nodes again.
 pub(super) fn resume_served(db: &Path, run: u64, flags: ServeArgs, quiet: bool) -> anyhow::Result<ExitCode> {
-    let (secret, shown) = join_secret(&flags)?;
+    let secret = join_secret(&flags)?;
     flags.tls.load()?;
     let store = open_store(db)?;
     let resumed = history::prepare_resume(store.clone(), RunId(run), None, !quiet)?;
@@ -102,16 +102,15 @@ pub(super) fn resume_served(db: &Path, run: u64, flags: ServeArgs, quiet: bool) 
     options.journal_actions = journal;
     println!("Resuming run {run} from tick {} of {}", resumed.engine.state().tick.0, resumed.meta.ticks);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let listen = Listen { addr: &flags.listen, secret_file: flags.node_secret_file.as_deref(), shown };
+    let listen = Listen { addr: &flags.listen, secret_file: flags.node_secret_file.as_deref() };
     runtime.block_on(serve_main(resumed.engine, listen, options, &out, db))
 }
 
 /// Where a served run listens, and how nodes learn its secret.
 struct Listen<'a> {
     addr: &'a str,
+    /// Where the secret was read from; when it was made now, it is printed instead.
     secret_file: Option<&'a Path>,
-    /// The secret was made now: print it.
-    shown: bool,
 }
 
 async fn serve_main(
@@ -139,11 +138,11 @@ async fn serve_main(
     let scheme = if options.tls.is_some() { "https" } else { "http" };
     println!("Run {} listening on {addr}; waiting for {} agent node(s):", options.run_id, options.nodes);
     let tls = if options.tls.is_some() { " --tls-ca CERT.pem" } else { "" };
-    match (listen.secret_file, listen.shown) {
-        (Some(file), _) => {
+    match listen.secret_file {
+        Some(file) => {
             println!("  agent-node --coordinator {scheme}://{addr} --secret-file {}{tls}", file.display());
         }
-        (None, _) => {
+        None => {
             println!("  CHOKEPOINT_NODE_SECRET={} agent-node --coordinator {scheme}://{addr}{tls}", options.secret)
         }
     }
@@ -155,26 +154,7 @@ async fn serve_main(
     };
     let run_id = options.run_id.clone();
     match serve::serve(listener, engine, options, shutdown).await {
-        Ok(report) => {
-            print!("{}", report.summary.render(&s));
-            print!("{}", report.latency.render());
-            let (messages, bytes) = report.traffic_per_tick();
-            println!("Traffic: {messages:.1} messages and {bytes:.0} bytes per tick over {} nodes", report.nodes.len());
-            for (name, agents, _) in &report.nodes {
-                println!("  node {name}: {agents} agents at the end");
-            }
-            println!("Run {run_id}, seed {}; outputs in {}; recorded in {}", s.seed, out.display(), db.display());
-            if report.completed {
-                Ok(ExitCode::SUCCESS)
-            } else {
-                eprintln!(
-                    "interrupted after {} ticks; outputs of completed ticks are in {}",
-                    report.ticks,
-                    out.display()
-                );
-                Ok(ExitCode::from(130))
-            }
-        }
+        Ok(report) => Ok(print_report(&report, &s, out, db)),
         Err(ServeError::Interrupted) => {
             eprintln!("interrupted before the run started");
             Ok(ExitCode::from(130))
@@ -185,6 +165,28 @@ async fn serve_main(
             s.seed,
             out.display()
         ))),
+    }
+}
+
+/// What a served run prints when it ends; its exit status.
+fn print_report(report: &serve::ServeReport, s: &engine::Scenario, out: &Path, db: &Path) -> ExitCode {
+    print!("{}", report.summary.render(s));
+    print!("{}", report.latency.render());
+    let (messages, bytes) = report.traffic_per_tick();
+    println!("Traffic: {messages:.1} messages and {bytes:.0} bytes per tick over {} nodes", report.nodes.len());
+    for (name, agents, _) in &report.nodes {
+        println!("  node {name}: {agents} agents at the end");
+    }
+    for change in report.placements.iter().filter(|c| c.recovery_us.is_some()) {
+        let ms = change.recovery_us.unwrap_or_default() as f64 / 1000.0;
+        println!("Recovered at tick {} in {ms:.1} ms: {}", change.tick, change.cause);
+    }
+    println!("Run {}, seed {}; outputs in {}; recorded in {}", report.run_id, s.seed, out.display(), db.display());
+    if report.completed {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("interrupted after {} ticks; outputs of completed ticks are in {}", report.ticks, out.display());
+        ExitCode::from(130)
     }
 }
 
