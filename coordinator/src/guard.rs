@@ -140,6 +140,14 @@ pub struct ConnLimit {
     live: Arc<AtomicUsize>,
     max: usize,
     auth_timeout: Duration,
+    /// Connections refused or closed so far, so that a flood of them is logged sparingly.
+    turned_away: Arc<AtomicUsize>,
+}
+
+/// Whether the `n`th connection turned away (from 1) is logged: the 1st, 2nd, 4th, 8th, ...
+fn worth_logging(counter: &AtomicUsize) -> Option<usize> {
+    let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
+    n.is_power_of_two().then_some(n)
 }
 
 /// Holds one place under the limit until the connection closes.
@@ -160,7 +168,12 @@ impl std::ops::Deref for Place {
 
 impl ConnLimit {
     pub fn new(max: usize, auth_timeout: Duration) -> ConnLimit {
-        ConnLimit { live: Arc::new(AtomicUsize::new(0)), max: max.max(1), auth_timeout }
+        ConnLimit {
+            live: Arc::new(AtomicUsize::new(0)),
+            max: max.max(1),
+            auth_timeout,
+            turned_away: Arc::new(AtomicUsize::new(0)),
+        }
     }
 
     /// Connections open now.
@@ -172,18 +185,18 @@ impl ConnLimit {
     pub fn admit(&self, stream: TcpStream) -> Option<Guarded> {
         let place = Place(self.live.clone());
         if place.fetch_add(1, Ordering::Relaxed) >= self.max {
-            tracing::warn!(
-                "refused a connection from {:?}: {} connections are open",
-                stream.peer_addr().ok(),
-                self.max
-            );
+            if let Some(n) = worth_logging(&self.turned_away) {
+                let from = stream.peer_addr().map_or_else(|_| "a peer".to_string(), |a| a.to_string());
+                tracing::warn!("refused a connection from {from}: {} are open ({n} turned away so far)", self.max);
+            }
             return None;
         }
         // Ticks are small request/response exchanges: send each at once (no Nagle).
         let _ = stream.set_nodelay(true);
         let info = ConnInfo { remote: stream.peer_addr().ok(), state: Arc::new(ConnState::default()) };
         let deadline = Box::pin(tokio::time::sleep(self.auth_timeout));
-        Some(Guarded { inner: stream, info, deadline, timeout: self.auth_timeout, _place: place })
+        let turned_away = self.turned_away.clone();
+        Some(Guarded { inner: stream, info, deadline, timeout: self.auth_timeout, turned_away, _place: place })
     }
 }
 
@@ -194,6 +207,7 @@ pub struct Guarded {
     info: ConnInfo,
     deadline: Pin<Box<tokio::time::Sleep>>,
     timeout: Duration,
+    turned_away: Arc<AtomicUsize>,
     _place: Place,
 }
 
@@ -202,8 +216,13 @@ impl Guarded {
         if self.info.state.is_authenticated() || self.deadline.as_mut().poll(cx).is_pending() {
             return None;
         }
-        let who = self.info.remote.map_or_else(|| "a peer".to_string(), |a| a.to_string());
-        tracing::warn!("closed the connection of {who}: it did not authenticate within {:?}", self.timeout);
+        if let Some(n) = worth_logging(&self.turned_away) {
+            let who = self.info.remote.map_or_else(|| "a peer".to_string(), |a| a.to_string());
+            let limit = self.timeout;
+            tracing::warn!(
+                "closed the connection of {who}: it did not authenticate within {limit:?} ({n} turned away so far)"
+            );
+        }
         Some(std::io::Error::new(std::io::ErrorKind::TimedOut, "not authenticated in time"))
     }
 }
