@@ -112,14 +112,29 @@ async fn connect(options: &NodeOptions) -> Result<tonic::transport::Channel, Nod
         match endpoint.connect().await {
             Ok(channel) => return Ok(channel),
             Err(e) if Instant::now() >= give_up => {
-                return Err(NodeError::Connect { endpoint: options.coordinator.clone(), reason: format!("{e}") });
+                return Err(NodeError::Connect { endpoint: options.coordinator.clone(), reason: causes(&e) });
             }
             Err(e) => {
-                tracing::debug!("coordinator not reachable yet ({e}); retrying");
+                tracing::debug!("coordinator not reachable yet ({}); retrying", causes(&e));
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
     }
+}
+
+/// An error with every cause under it ("transport error" alone says nothing of a certificate
+/// the node does not trust).
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text.push_str(&format!(": {said}"));
+        }
+        source = cause.source();
+    }
+    text
 }
 
 fn message(body: node_message::Body) -> v1::NodeMessage {

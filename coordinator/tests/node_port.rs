@@ -244,3 +244,36 @@ async fn the_exercise_serves_its_console_and_grpc_over_tls() {
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The README's command for a self-signed pair makes one that nodes accept (over `localhost`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the openssl command; .ci/run installs it and runs this with --include-ignored"]
+async fn the_readmes_self_signed_pair_serves_a_tls_run() {
+    let dir = temp_dir("readme-tls");
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).expect("README");
+    let mut command = String::new();
+    for line in readme.lines().skip_while(|l| !l.starts_with("openssl req -x509")) {
+        command.push_str(line.trim_end_matches('\\'));
+        if !line.ends_with('\\') {
+            break;
+        }
+    }
+    assert!(command.contains("-keyout key.pem -out cert.pem"), "the README shows the command: {command}");
+    let made = Command::new("sh").arg("-c").arg(&command).current_dir(&dir).output().expect("sh runs");
+    assert!(made.status.success(), "{command}: {}", String::from_utf8_lossy(&made.stderr));
+    let (cert, key) = (dir.join("cert.pem").display().to_string(), dir.join("key.pem").display().to_string());
+    let out = dir.join("out");
+    let coordinator =
+        Coordinator::start(&strs(&serve_args("tiny.toml", 1, &out, &["--tls-cert", &cert, "--tls-key", &key])));
+    let url = format!("https://localhost:{}", coordinator.port);
+    let mut node = Command::new(env!("CARGO_BIN_EXE_agent-node"))
+        .args(["--coordinator", &url, "--name", "n", "--tls-ca", &cert])
+        .env("CHOKEPOINT_NODE_SECRET", &coordinator.secret)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node");
+    let (ok, stderr) = coordinator.finish();
+    assert!(ok, "{stderr}");
+    assert!(wait_with_timeout(&mut node, Duration::from_secs(30)));
+    let _ = std::fs::remove_dir_all(dir);
+}
