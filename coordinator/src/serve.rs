@@ -164,13 +164,18 @@ impl Control for ControlService {
         let registry = lock(&s.registry);
         let tick = lock(&s.hooks.last).as_ref().map_or(0, |r| r.tick.0 + 1);
         let placed = lock(&s.hooks.placement).last().map(|c| c.hosts.clone()).unwrap_or_default();
+        // Hosts are named "node NAME" (or "coordinator" when it runs the agents itself); a node
+        // is listed by its own name.
         let mut nodes: Vec<v1::NodeStatus> = placed
             .iter()
-            .map(|(name, agents)| v1::NodeStatus { name: name.clone(), agents: agents.len() as u32, connected: true })
+            .map(|(host, agents)| {
+                let name = host.strip_prefix("node ").unwrap_or(host).to_string();
+                v1::NodeStatus { name, agents: agents.len() as u32, connected: true }
+            })
             .collect();
         // Nodes waiting to start, or to replace a lost one at the next tick.
         for n in registry.nodes.iter().filter(|n| n.from_node.is_some()) {
-            nodes.push(v1::NodeStatus { name: format!("node {}", n.name), agents: 0, connected: true });
+            nodes.push(v1::NodeStatus { name: n.name.clone(), agents: 0, connected: true });
         }
         let latency = lock(&s.hooks.latency)
             .summaries()
