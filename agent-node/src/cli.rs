@@ -21,9 +21,51 @@ pub struct Args {
     /// Seconds to keep trying to reach the coordinator.
     #[arg(long, default_value_t = 30)]
     pub connect_timeout: u64,
+    /// A file holding the run's join secret (as `chokepoint serve` printed it). The secret may
+    /// also come from the CHOKEPOINT_NODE_SECRET environment variable.
+    #[arg(long)]
+    pub secret_file: Option<std::path::PathBuf>,
+    /// For an https:// coordinator: the PEM certificate to trust (its self-signed certificate,
+    /// or the CA that signed it).
+    #[arg(long)]
+    pub tls_ca: Option<std::path::PathBuf>,
+    /// The name to check the coordinator's certificate against (default: the address's host).
+    #[arg(long)]
+    pub tls_domain: Option<String>,
     /// Announce this protocol version instead of our own (for testing refusals).
     #[arg(long, hide = true)]
     pub protocol_version: Option<u32>,
+}
+
+/// The join secret: from `--secret-file`, else from CHOKEPOINT_NODE_SECRET, else none (a
+/// coordinator then refuses the node, saying why).
+fn secret(args: &Args) -> Result<String, String> {
+    match &args.secret_file {
+        Some(path) => std::fs::read_to_string(path)
+            .map(|s| s.trim().to_string())
+            .map_err(|e| format!("cannot read the join secret from {}: {e}", path.display())),
+        None => Ok(std::env::var("CHOKEPOINT_NODE_SECRET").map(|s| s.trim().to_string()).unwrap_or_default()),
+    }
+}
+
+/// The node's options from its arguments, or what is wrong with them.
+fn options(args: Args) -> Result<NodeOptions, String> {
+    let secret = secret(&args)?;
+    let tls_ca = match &args.tls_ca {
+        Some(path) => Some(std::fs::read(path).map_err(|e| format!("cannot read --tls-ca {}: {e}", path.display()))?),
+        None => None,
+    };
+    let mut options =
+        NodeOptions::new(args.coordinator, args.name.unwrap_or_else(|| format!("agent-node-{}", std::process::id())));
+    options.run_id = args.run;
+    options.connect_timeout = Duration::from_secs(args.connect_timeout);
+    options.secret = secret;
+    options.tls_ca = tls_ca;
+    options.tls_domain = args.tls_domain;
+    if let Some(v) = args.protocol_version {
+        options.protocol_version = v;
+    }
+    Ok(options)
 }
 
 pub fn main() -> ExitCode {
@@ -41,13 +83,13 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut options =
-        NodeOptions::new(args.coordinator, args.name.unwrap_or_else(|| format!("agent-node-{}", std::process::id())));
-    options.run_id = args.run;
-    options.connect_timeout = Duration::from_secs(args.connect_timeout);
-    if let Some(v) = args.protocol_version {
-        options.protocol_version = v;
-    }
+    let options = match options(args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let name = options.name.clone();
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;

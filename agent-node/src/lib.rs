@@ -42,6 +42,10 @@ pub struct ActionBatch {
 
 /// Something that runs agents. The coordinator submits one batch to every host, then collects
 /// from every host, so hosts work in parallel while the coordinator waits at the barrier.
+///
+/// Between batches the coordinator may move agents: `reassign` adds agents (with their specs)
+/// and removes others, so the next batch may hold observations for any agent the host now runs.
+/// A host that failed is `dismiss`ed, with the reason, and never used again.
 pub trait AgentHost: Send {
     /// A name for logs and errors.
     fn name(&self) -> String;
@@ -49,6 +53,20 @@ pub trait AgentHost: Send {
     fn submit(&mut self, batch: ObservationBatch) -> Result<(), HostError>;
     /// Waits for the actions of the batch last submitted.
     fn collect(&mut self) -> Result<ActionBatch, HostError>;
+    /// Starts running `add` and stops running `remove`, from the next batch on (`tick` is the
+    /// first tick the new set holds for).
+    fn reassign(&mut self, tick: Tick, add: Vec<(AgentId, AgentSpec)>, remove: Vec<AgentId>) -> Result<(), HostError>;
+    /// The host is dropped from the run (it failed or missed a deadline): says why, if it can
+    /// still hear it, and lets go of it.
+    fn dismiss(&mut self, reason: &str) {
+        let _ = reason;
+    }
+    /// Whether the host's actions are the pure function of observations that `agents::decide`
+    /// computes, so a replay need not journal them. True for `LocalHost`; a remote node says
+    /// so itself in its Hello.
+    fn deterministic(&self) -> bool {
+        true
+    }
 }
 
 /// Below this many agents per thread a batch is decided on the calling thread alone: starting
@@ -59,6 +77,8 @@ const MIN_AGENTS_PER_THREAD: usize = 2_048;
 pub struct LocalHost {
     name: String,
     specs: std::sync::Arc<dyn SpecTable>,
+    /// Agents taken over since the host was made (`reassign`), looked up when `specs` has none.
+    adopted: BTreeMap<AgentId, AgentSpec>,
     streams: Option<Streams>,
     pending: Option<ObservationBatch>,
     /// The most threads a batch is decided on (one per core unless set).
@@ -75,7 +95,7 @@ impl LocalHost {
     /// A host for every agent of `specs`, which it shares rather than copies.
     pub fn shared(name: impl Into<String>, specs: std::sync::Arc<dyn SpecTable>) -> LocalHost {
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
-        LocalHost { name: name.into(), specs, streams: None, pending: None, threads }
+        LocalHost { name: name.into(), specs, adopted: BTreeMap::new(), streams: None, pending: None, threads }
     }
 
     /// Decides batches on at most `threads` threads (at least one). The actions are the same on
@@ -85,9 +105,9 @@ impl LocalHost {
         self
     }
 
-    /// How many agents this host runs.
+    /// How many agents this host knows the specs of.
     pub fn agent_count(&self) -> usize {
-        self.specs.len()
+        self.specs.len() + self.adopted.len()
     }
 
     /// Decides every agent of a batch. Large batches are split into contiguous slices decided on
@@ -99,7 +119,7 @@ impl LocalHost {
             Some(s) if s.seed() == batch.seed => s,
             _ => self.streams.insert(Streams::new(batch.seed)),
         };
-        let specs = &*self.specs;
+        let (specs, adopted) = (&*self.specs, &self.adopted);
         let ObservationBatch { tick, public, agents: mut observations, .. } = batch;
         // Each part's observations become its actions in place (the buffer is reused, each
         // observation dropped once decided).
@@ -107,7 +127,10 @@ impl LocalHost {
             observations
                 .into_iter()
                 .map(|obs| {
-                    let spec = specs.spec(obs.agent).ok_or(HostError::UnknownAgent { agent: obs.agent })?;
+                    let spec = specs
+                        .spec(obs.agent)
+                        .or_else(|| adopted.get(&obs.agent))
+                        .ok_or(HostError::UnknownAgent { agent: obs.agent })?;
                     Ok(agents::decide(spec, &obs, &public, streams))
                 })
                 .collect::<Result<Vec<AgentActions>, HostError>>()
@@ -169,5 +192,19 @@ impl AgentHost for LocalHost {
     fn collect(&mut self) -> Result<ActionBatch, HostError> {
         let batch = self.pending.take().ok_or(HostError::NothingSubmitted)?;
         self.run(batch)
+    }
+
+    /// A local host decides whatever it is sent: added agents are remembered (unless its table
+    /// has them already), removed ones are simply no longer sent.
+    fn reassign(&mut self, _tick: Tick, add: Vec<(AgentId, AgentSpec)>, remove: Vec<AgentId>) -> Result<(), HostError> {
+        for agent in remove {
+            self.adopted.remove(&agent);
+        }
+        for (agent, spec) in add {
+            if self.specs.spec(agent).is_none() {
+                self.adopted.insert(agent, spec);
+            }
+        }
+        Ok(())
     }
 }

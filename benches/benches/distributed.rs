@@ -7,10 +7,10 @@
 
 use agent_node::node::{NodeOptions, run as run_node};
 use chokepoint_benches::{machine, scenarios};
-use coordinator::Sim;
 use coordinator::metrics::PhaseSummary;
 use coordinator::run::{Hooks, RunOptions, drive, lock};
 use coordinator::serve::{PlacementKind, ServeOptions, serve};
+use coordinator::{Engine, Sim};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -59,21 +59,18 @@ fn main() -> anyhow::Result<()> {
         let report = runtime.block_on(async {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let url = format!("http://{}", listener.local_addr()?);
-            let options = ServeOptions {
-                run_id: "bench".into(),
-                persist: None,
-                nodes,
-                placement: PlacementKind::Blocks,
-                tick_deadline: Duration::from_secs(60),
-                join_timeout: Duration::from_secs(60),
-                run: RunOptions::default(),
-            };
+            let mut options = ServeOptions::new("bench", nodes, "bench-secret-0123456789");
+            options.placement = PlacementKind::Blocks;
+            options.tick_deadline = Duration::from_secs(60);
+            options.join_timeout = Duration::from_secs(60);
             let node_tasks: Vec<_> = (0..nodes)
                 .map(|i| {
-                    tokio::spawn(run_node(NodeOptions::new(url.clone(), format!("bench-{i}")), std::future::pending()))
+                    let mut node = NodeOptions::new(url.clone(), format!("bench-{i}"));
+                    node.secret = "bench-secret-0123456789".into();
+                    tokio::spawn(run_node(node, std::future::pending()))
                 })
                 .collect();
-            let report = serve(listener, scenario.clone(), options, std::future::pending()).await?;
+            let report = serve(listener, Engine::new(scenario.clone()), options, std::future::pending()).await?;
             for t in node_tasks {
                 let _ = t.await;
             }

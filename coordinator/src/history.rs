@@ -2,10 +2,12 @@
 //! recorded tick (the nearest snapshot plus re-execution), and the verbs built on that —
 //! resume, replay, fork and state. Everything here reads and writes through `store`.
 
+use crate::hosts::Decisions;
 use crate::output::{Summary, truncate_from};
 use crate::run::{Hooks, Persist, RunError, RunOptions, drive};
-use crate::sim::Sim;
+use crate::sim::{DecisionSource, Sim};
 use crate::store::{JournalInput, RunId, RunMeta, RunStatus, Store, StoreError};
+use engine::Engine;
 use engine::digest::digest;
 use engine::scenario::{self, Scenario, ScenarioError};
 use engine::world::WorldState;
@@ -71,8 +73,13 @@ fn latest_recorded(store: &Store, run: RunId) -> Result<u32, HistoryError> {
 
 /// An engine continuing `state`, with every journaled input still to come (and not voided by a
 /// rollback) scheduled.
-fn restore(store: &Store, run: RunId, scenario: Arc<Scenario>, state: WorldState) -> Result<Sim, HistoryError> {
-    let mut engine = Sim::restore_embedded(scenario, state);
+fn restore_engine(
+    store: &Store,
+    run: RunId,
+    scenario: Arc<Scenario>,
+    state: WorldState,
+) -> Result<Engine, HistoryError> {
+    let mut engine = Engine::restore(scenario, state);
     for entry in store.live_journal(run)? {
         let due = match entry.input {
             JournalInput::Orders { .. } => entry.tick >= engine.state().tick.0,
@@ -83,11 +90,59 @@ fn restore(store: &Store, run: RunId, scenario: Arc<Scenario>, state: WorldState
             | JournalInput::Turn { .. }
             | JournalInput::Rollback { .. } => entry.tick > engine.state().tick.0,
         };
-        if due {
-            engine.apply_input(entry.tick, entry.input).map_err(|e| HistoryError::Refused(e.to_string()))?;
+        if !due {
+            continue;
+        }
+        if let Some(input) = entry.input.into_input(entry.tick) {
+            engine.apply(input).map_err(|e| HistoryError::Refused(e.to_string()))?;
         }
     }
     Ok(engine)
+}
+
+/// [`restore_engine`] on a local host, taking the run's journaled decisions where it has them.
+fn restore(store: &Store, run: RunId, scenario: Arc<Scenario>, state: WorldState) -> Result<Sim, HistoryError> {
+    let engine = restore_engine(store, run, scenario, state)?;
+    replaying(store, run, Sim::on_local_host(engine))
+}
+
+/// The decisions journaled for a run, read tick by tick as a re-execution reaches them.
+struct StoredDecisions {
+    store: Store,
+    run: RunId,
+    ticks: std::collections::BTreeSet<u32>,
+}
+
+impl DecisionSource for StoredDecisions {
+    fn at(&mut self, tick: u32) -> Result<Vec<Decisions>, String> {
+        if !self.ticks.contains(&tick) {
+            return Ok(Vec::new());
+        }
+        self.store.decisions(self.run, tick).map_err(|e| e.to_string())
+    }
+}
+
+/// `sim`, re-executing `run`, with the run's journaled decisions (if it has any) in place of
+/// its hosts' own for the agents they cover.
+pub fn replaying(store: &Store, run: RunId, sim: Sim) -> Result<Sim, HistoryError> {
+    let ticks = store.decision_ticks(run)?;
+    if ticks.is_empty() {
+        return Ok(sim);
+    }
+    Ok(sim.replaying(Box::new(StoredDecisions { store: store.clone(), run, ticks })))
+}
+
+/// Why a served run may not replay: its nodes' decisions were not journaled, so a node that
+/// was not the deterministic agent-node it claimed to be leaves no trace of what it decided.
+fn unjournaled_hint(meta: &RunMeta) -> String {
+    if meta.mode.starts_with("served") && !meta.journal_actions {
+        " (the run was served on agent nodes whose decisions were not journaled: a node that \
+         claims to be deterministic but is not, such as a patched agent-node, makes a replay \
+         diverge; serve with --journal-actions to record every node's decisions)"
+            .to_string()
+    } else {
+        String::new()
+    }
 }
 
 /// What a replay checked.
@@ -138,6 +193,7 @@ pub fn replay(store: &Store, run: RunId, from: u32, to: Option<u32>) -> Result<R
             } else {
                 format!("differs in {}", differ.join(", "))
             };
+            let detail = format!("{detail}{}", unjournaled_hint(&meta));
             return Err(HistoryError::Divergence { run, tick: t, detail });
         }
         checked += 1;
@@ -156,11 +212,19 @@ pub struct ResumeOptions {
     pub under_ai: Option<Option<PathBuf>>,
 }
 
-/// Continues an interrupted run from its last good snapshot, recording as it goes, and
-/// returns its summary (of the resumed part). An exercise (interrupted, or ended by its control
-/// cell) is continued only with `under_ai`.
-pub fn resume(store: Arc<Store>, run: RunId, options: ResumeOptions) -> Result<(RunMeta, Summary), HistoryError> {
-    let meta = store.run(run)?;
+/// A recorded run made ready to continue from its last good snapshot: the engine restored
+/// there, the records after it forgotten (outputs cut back, digests, journaled decisions and
+/// placement changes dropped) and the run marked running again.
+pub struct Resumed {
+    pub engine: Engine,
+    pub meta: RunMeta,
+    pub persist: Persist,
+    pub options: RunOptions,
+}
+
+/// Refuses to resume a complete run, an exercise without `under_ai`, or `under_ai` for a run
+/// that is not an exercise.
+fn check_resumable(meta: &RunMeta, run: RunId, options: &ResumeOptions) -> Result<(), HistoryError> {
     let exercise = meta.exercise.is_some();
     let ended_by_control = meta.ended_by.is_some() && meta.status == RunStatus::Completed;
     if exercise && options.under_ai.is_none() {
@@ -182,12 +246,20 @@ pub fn resume(store: Arc<Store>, run: RunId, options: ResumeOptions) -> Result<(
     if !exercise && options.under_ai.is_some() {
         return Err(HistoryError::Refused(format!("run {run} is not an exercise: --ai is for exercises")));
     }
+    Ok(())
+}
+
+/// Makes run `run` ready to continue, on whatever hosts the caller gives it. An exercise
+/// (interrupted, or ended by its control cell) is continued only with `under_ai`.
+pub fn prepare_resume(store: Arc<Store>, run: RunId, options: ResumeOptions) -> Result<Resumed, HistoryError> {
+    let meta = store.run(run)?;
+    check_resumable(&meta, run, &options)?;
     let Some((snap, state)) = store.snapshot_at_or_before(run, u32::MAX)? else {
         return Err(HistoryError::Refused(format!("run {run} has no readable snapshot to resume from")));
     };
     let scenario = Arc::new(scenario_of(&meta)?);
-    let mut engine = restore(&store, run, scenario, state)?;
-    store.truncate_ticks(run, snap)?;
+    let engine = restore_engine(&store, run, scenario, state)?;
+    // The copy comes first, so a refused folder leaves the run's records as they were.
     let dir = match &options.under_ai {
         None => PathBuf::from(&meta.out_dir),
         Some(out) => {
@@ -196,10 +268,12 @@ pub fn resume(store: Arc<Store>, run: RunId, options: ResumeOptions) -> Result<(
             dir
         }
     };
+    store.truncate_ticks(run, snap)?;
+    store.truncate_hosting(run, snap)?;
     truncate_from(&dir, snap).map_err(|source| HistoryError::Outputs { dir: dir.clone(), source })?;
     let exercise_dir = meta.out_dir.clone();
     let under_ai = options.under_ai.is_some();
-    store.update_run(run, |m| {
+    let meta = store.update_run(run, |m| {
         m.status = RunStatus::Running;
         m.ticks_done = snap;
         m.error = None;
@@ -214,7 +288,15 @@ pub fn resume(store: Arc<Store>, run: RunId, options: ResumeOptions) -> Result<(
     let (snapshot_every, progress) = (options.snapshot_every, options.progress);
     let persist = Persist { store: store.clone(), run, snapshot_every: snapshot_every.unwrap_or(meta.snapshot_every) };
     let options = RunOptions { out: Some(dir), progress, append: true };
-    let outcome = drive(&mut engine, &options, &Hooks::default(), Some(&persist))?;
+    Ok(Resumed { engine, meta, persist, options })
+}
+
+/// Continues an interrupted run from its last good snapshot in this process, recording as it
+/// goes, and returns its summary (of the resumed part).
+pub fn resume(store: Arc<Store>, run: RunId, options: ResumeOptions) -> Result<(RunMeta, Summary), HistoryError> {
+    let Resumed { engine, persist, options, .. } = prepare_resume(store.clone(), run, options)?;
+    let mut sim = Sim::on_local_host(engine);
+    let outcome = drive(&mut sim, &options, &Hooks::default(), Some(&persist))?;
     Ok((store.run(run)?, outcome.summary))
 }
 
@@ -261,7 +343,10 @@ pub fn fork(
     let ForkOptions { seed, events_file, ticks, out, progress } = options;
     let (engine, parent_meta) = engine_at(&store, parent, at)?;
     let state = engine.state().clone();
-    let known: Vec<String> = engine.engine.events().iter().map(|e| e.name.clone()).collect();
+    // A lift may target any event of the parent's: those scheduled, and its injects (those
+    // before the snapshot the engine was restored from are in the state, not scheduled).
+    let mut known: Vec<String> = engine.engine.events().iter().map(|e| e.name.clone()).collect();
+    known.extend(store.live_journal(parent)?.iter().filter_map(|j| j.input.event()).map(|e| e.name.clone()));
     let mut scenario = scenario_of(&parent_meta)?;
     if let Some(seed) = seed {
         scenario.seed = seed;

@@ -6,16 +6,19 @@
 //! Map: `hosts` (placement and the barrier over `AgentHost`s) and `sim` (the engine and its
 //! hosts, stepped one tick at a time); `run` (the driver: outputs, journal, snapshots), `output`
 //! (CSV files and the end-of-run summary, with `rows`, the tidy rows they share with exports), `store` (the only module touching sled), `history`
-//! (resume, replay, fork, state), `serve` and `remote` (the coordinator as a gRPC server and its
-//! remote hosts), `exercise` (war-game mode), `debrief` (reports, exports, diffs, the DVR),
+//! (resume, replay, fork, state), `serve`, `join` and `remote` (the coordinator as a gRPC server,
+//! who may join its runs, and its remote hosts), `guard` and `tls` (the node port's defences and
+//! TLS for every port), `exercise` (war-game mode), `debrief` (reports, exports, diffs, the DVR),
 //! `sweep`, `view` (the world as `state` shows it), `metrics`, `scenario_file` and `cli`.
 
 pub mod clean;
 pub mod cli;
 pub mod debrief;
 pub mod exercise;
+pub mod guard;
 pub mod history;
 pub mod hosts;
+pub mod join;
 pub mod journal;
 pub mod metrics;
 pub mod output;
@@ -28,6 +31,7 @@ pub mod sim;
 pub mod store;
 pub mod sweep;
 pub mod time;
+pub mod tls;
 pub mod view;
 
 pub use engine::{Engine, EngineError, Scenario, ScenarioError};

@@ -1,7 +1,9 @@
 //! A remote agent node seen from the engine: an `AgentHost` whose `submit` sends the tick's
 //! observations down the node's gRPC session and whose `collect` waits, up to the tick deadline,
 //! for the node's actions. Each action is converted at the edge; one that does not convert, or
-//! names an agent the node does not run, is refused with a reason and the run goes on.
+//! names an agent the node does not run, is refused with a reason and the run goes on. Agents
+//! moved to or from the node are sent as `Assign`; a node dropped from the run is told why with
+//! a `Finish` that is not ok.
 
 use agent_node::{ActionBatch, AgentHost, HostError};
 use agents::{AgentActions, AgentId, ObservationBatch, Tick};
@@ -40,6 +42,8 @@ pub struct RemoteHost {
     hosted: BTreeSet<AgentId>,
     pending: Option<Tick>,
     traffic: Arc<Traffic>,
+    /// What the node said of itself in its Hello.
+    deterministic: bool,
 }
 
 impl RemoteHost {
@@ -51,7 +55,20 @@ impl RemoteHost {
         hosted: BTreeSet<AgentId>,
         traffic: Arc<Traffic>,
     ) -> RemoteHost {
-        RemoteHost { name, to_node, from_node, deadline, hosted, pending: None, traffic }
+        RemoteHost { name, to_node, from_node, deadline, hosted, pending: None, traffic, deterministic: true }
+    }
+
+    /// A node that says (in its Hello) whether its actions are `agents::decide`'s.
+    pub fn deterministic(mut self, deterministic: bool) -> RemoteHost {
+        self.deterministic = deterministic;
+        self
+    }
+
+    fn send(&mut self, tick: Tick, body: coordinator_message::Body) -> Result<(), HostError> {
+        let message = v1::CoordinatorMessage { body: Some(body) };
+        self.traffic.messages_out.fetch_add(1, Ordering::Relaxed);
+        self.traffic.bytes_out.fetch_add(message.encoded_len() as u64, Ordering::Relaxed);
+        self.to_node.blocking_send(Ok(message)).map_err(|_| self.failed(tick, "disconnected"))
     }
 
     fn failed(&self, tick: Tick, reason: impl Into<String>) -> HostError {
@@ -85,12 +102,39 @@ impl AgentHost for RemoteHost {
 
     fn submit(&mut self, batch: ObservationBatch) -> Result<(), HostError> {
         let tick = batch.tick;
-        let message = v1::CoordinatorMessage { body: Some(coordinator_message::Body::Observations((&batch).into())) };
-        self.traffic.messages_out.fetch_add(1, Ordering::Relaxed);
-        self.traffic.bytes_out.fetch_add(message.encoded_len() as u64, Ordering::Relaxed);
-        self.to_node.blocking_send(Ok(message)).map_err(|_| self.failed(tick, "disconnected"))?;
+        self.send(tick, coordinator_message::Body::Observations((&batch).into()))?;
         self.pending = Some(tick);
         Ok(())
+    }
+
+    fn reassign(
+        &mut self,
+        tick: Tick,
+        add: Vec<(AgentId, agents::AgentSpec)>,
+        remove: Vec<AgentId>,
+    ) -> Result<(), HostError> {
+        for agent in &remove {
+            self.hosted.remove(agent);
+        }
+        self.hosted.extend(add.iter().map(|(a, _)| *a));
+        let assign = v1::Assign {
+            add: add.iter().map(|(a, spec)| v1::HostedAgent { agent: a.0, spec: Some(spec.into()) }).collect(),
+            remove: remove.iter().map(|a| a.0).collect(),
+            from_tick: tick.0,
+        };
+        self.send(tick, coordinator_message::Body::Assign(assign))
+    }
+
+    fn dismiss(&mut self, reason: &str) {
+        // The node may be stopped or gone: never wait for it. Once this host and the registry
+        // let go of the session's sender, the session ends after this message.
+        let finish = v1::Finish { ok: false, reason: reason.to_string() };
+        let message = v1::CoordinatorMessage { body: Some(coordinator_message::Body::Finish(finish)) };
+        let _ = self.to_node.try_send(Ok(message));
+    }
+
+    fn deterministic(&self) -> bool {
+        self.deterministic
     }
 
     fn collect(&mut self) -> Result<ActionBatch, HostError> {

@@ -31,6 +31,8 @@ pub struct Hooks {
     pub latency: Arc<Mutex<Latency>>,
     pub last: Arc<Mutex<Option<TickRecord>>>,
     pub inbox: Arc<Mutex<Vec<Inject>>>,
+    /// Every change of placement so far (the last is the placement now).
+    pub placement: Arc<Mutex<Vec<crate::hosts::PlacementChange>>>,
 }
 
 /// An external event waiting to be scheduled, and where to say whether it was.
@@ -83,7 +85,7 @@ pub fn drive(
     hooks: &Hooks,
     persist: Option<&Persist>,
 ) -> Result<Outcome, RunError> {
-    let mut driver = Driver::start(engine, options, persist)?;
+    let mut driver = Driver::start(engine, options, hooks, persist)?;
     let mut failure = None;
     while !engine.is_finished() && !hooks.stop.load(Ordering::Relaxed) {
         driver.take_injects(engine, hooks, persist)?;
@@ -110,11 +112,18 @@ pub struct Driver {
     bar: indicatif::ProgressBar,
     /// The next journal sequence number.
     pub journal_seq: u32,
+    /// The next placement record's sequence number.
+    placement_seq: u32,
 }
 
 impl Driver {
     /// Opens the outputs and records the starting snapshot.
-    pub fn start(engine: &mut Sim, options: &RunOptions, persist: Option<&Persist>) -> Result<Driver, RunError> {
+    pub fn start(
+        engine: &mut Sim,
+        options: &RunOptions,
+        hooks: &Hooks,
+        persist: Option<&Persist>,
+    ) -> Result<Driver, RunError> {
         let scenario = engine.engine.scenario_arc();
         // A recorded run keeps each tick's part digests, made from the digest's own encoding.
         engine.engine.record_parts(persist.is_some());
@@ -125,13 +134,14 @@ impl Driver {
             ),
             None => None,
         };
-        let mut journal_seq = 0u32;
+        let (mut journal_seq, mut placement_seq) = (0u32, 0u32);
         if let Some(p) = persist {
             let tick = engine.state().tick.0;
             if !p.store.snapshot_ticks(p.run)?.contains(&tick) {
                 p.store.put_snapshot(p.run, tick, engine.state())?;
             }
             journal_seq = p.store.journal(p.run)?.len() as u32;
+            placement_seq = p.store.placements(p.run)?.len() as u32;
         }
         let bar = if options.progress {
             let bar = indicatif::ProgressBar::new(u64::from(scenario.ticks));
@@ -147,13 +157,38 @@ impl Driver {
             indicatif::ProgressBar::hidden()
         };
         let summary = Summary::new(&scenario);
-        Ok(Driver { scenario, out_dir: options.out.clone(), outputs, summary, bar, journal_seq })
+        let mut driver =
+            Driver { scenario, out_dir: options.out.clone(), outputs, summary, bar, journal_seq, placement_seq };
+        driver.record_hosting(engine, hooks, persist)?;
+        Ok(driver)
+    }
+
+    /// Records the placement changes and journaled decisions the hosts report.
+    fn record_hosting(&mut self, engine: &mut Sim, hooks: &Hooks, persist: Option<&Persist>) -> Result<(), RunError> {
+        let changes = engine.take_placement_changes();
+        let decisions = engine.take_decisions();
+        lock(&hooks.placement).extend(changes.iter().cloned());
+        let Some(p) = persist else { return Ok(()) };
+        for change in &changes {
+            p.store.put_placement(p.run, self.placement_seq, change)?;
+            self.placement_seq += 1;
+        }
+        for (seq, batch) in decisions.iter().enumerate() {
+            p.store.put_decisions(p.run, seq as u32, batch)?;
+        }
+        if !changes.is_empty() {
+            p.store.flush()?;
+        }
+        Ok(())
     }
 
     /// Runs one tick and records it (outputs, digests, snapshots), returning its record.
     pub fn step(&mut self, engine: &mut Sim, hooks: &Hooks, persist: Option<&Persist>) -> Result<(), RunError> {
-        let (record, times) = engine.step_timed()?;
+        let stepped = engine.step_timed();
         let started = Instant::now();
+        // A tick that failed may still have moved agents before it stopped: record that too.
+        self.record_hosting(engine, hooks, persist)?;
+        let (record, times) = stepped?;
         if let (Some(out), Some(dir)) = (self.outputs.as_mut(), &self.out_dir) {
             out.write(&self.scenario, &record).map_err(|source| RunError::Output { path: dir.clone(), source })?;
         }
@@ -203,7 +238,8 @@ impl Driver {
     }
 
     /// Takes the run back to the start of tick `to` (an exercise's rollback, already journaled):
-    /// the recorded digests, snapshots and situation reports after it are forgotten, the CSV
+    /// the recorded digests, snapshots, situation reports, journaled decisions and placement
+    /// changes after it are forgotten, the CSV
     /// outputs are cut back to it, and the summary is rebuilt from the ticks kept. The caller
     /// replaces the engine with one at `to` (`history::engine_at`).
     pub fn rollback(&mut self, to: u32, kept: &[TickRecord], persist: Option<&Persist>) -> Result<(), RunError> {
@@ -217,6 +253,7 @@ impl Driver {
             p.store.truncate_ticks(p.run, to)?;
             p.store.truncate_snapshots_after(p.run, to)?;
             p.store.truncate_sitreps(p.run, to)?;
+            p.store.truncate_hosting(p.run, to)?;
             p.store.update_run(p.run, |m| m.ticks_done = to)?;
             p.store.flush()?;
         }

@@ -1,38 +1,44 @@
 //! `chokepoint serve`: the coordinator as a gRPC server. Agent nodes join over the `AgentNodes`
-//! service; once the expected number have joined, agents are placed on them (nodes ordered by
-//! name, so the default placement is deterministic), each node is welcomed with its agents'
-//! specs, and the engine runs on a blocking thread with one `RemoteHost` per node. `Control`
-//! reports status and latency, `Player` the public market picture; gRPC health and reflection are
-//! served beside them.
+//! service (`join`); once the expected number have joined, agents are placed on them (nodes
+//! ordered by name, so the default placement is deterministic), each node is welcomed with its
+//! agents' specs, and the engine runs on a blocking thread with one `RemoteHost` per node.
+//! `Control` reports status and latency and takes injects (with the join secret), `Player` the
+//! public market picture; gRPC health and reflection are served beside them.
 //!
-//! Failure is never hidden: a node that disconnects or misses the tick deadline stops the run
-//! with an error naming the node and the tick, after the outputs of every completed tick are
-//! flushed.
+//! The port is for the run's own nodes (`guard`): a join secret, a limit on connections and on
+//! the time a connection may stay unauthenticated, per-message size limits from the run's
+//! size, and TLS with `--tls-cert`/`--tls-key`. A node that disconnects or misses the tick
+//! deadline is dropped and its agents move to the others (`hosts`); with
+//! `--on-node-loss stop` the run stops instead, naming the node and the tick, after the
+//! outputs of every completed tick are flushed.
 
-use crate::hosts::Placement;
+use crate::guard::{self, ConnLimit, JoinSecret, Limited, Presented};
+use crate::hosts::{Hosts, Placement, Recovery};
+use crate::join::{NodePool, NodeService, Registry, Shared};
 use crate::metrics::Latency;
 use crate::output::Summary;
-use crate::remote::{NodeEvent, Outbound, RemoteHost, Traffic};
+use crate::remote::Traffic;
 use crate::run::{Hooks, Inject, Persist, RunError, RunOptions, drive, lock};
 use crate::sim::Sim;
 use crate::store::RunStatus;
+use crate::tls::Tls;
 use agents::AgentId;
-use engine::scenario::Scenario;
-use proto::v1::agent_nodes_server::{AgentNodes, AgentNodesServer};
+use engine::Engine;
+use proto::FILE_DESCRIPTOR_SET;
+use proto::v1::agent_nodes_server::AgentNodesServer;
 use proto::v1::control_server::{Control, ControlServer};
 use proto::v1::player_server::{Player, PlayerServer};
-use proto::v1::{self, coordinator_message, node_message};
-use proto::{FILE_DESCRIPTOR_SET, PROTOCOL_VERSION};
+use proto::v1::{self, coordinator_message};
 use std::collections::BTreeSet;
 use std::future::Future;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 use tokio_stream::StreamExt;
-use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
-use tonic::{Request, Response, Status, Streaming};
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::{Request, Response, Status};
 
 /// How agents are spread over the nodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -64,6 +70,45 @@ pub struct ServeOptions {
     /// How long to wait for all nodes to join.
     pub join_timeout: Duration,
     pub run: RunOptions,
+    /// What happens when a node is lost.
+    pub recovery: Recovery,
+    /// The secret a node must present in its Hello (and a control client with an inject).
+    pub secret: String,
+    /// Journal every node's action batches, not only those of nodes that are not deterministic.
+    pub journal_actions: bool,
+    /// The node port's certificate and key, for TLS.
+    pub tls: Option<Tls>,
+    /// The most connections open at once on the port.
+    pub max_connections: usize,
+    /// How long a connection may stay open without authenticating.
+    pub auth_timeout: Duration,
+}
+
+impl ServeOptions {
+    /// Options with the defaults of `chokepoint serve`, for `nodes` nodes holding `secret`.
+    pub fn new(run_id: impl Into<String>, nodes: usize, secret: impl Into<String>) -> ServeOptions {
+        ServeOptions {
+            run_id: run_id.into(),
+            persist: None,
+            nodes,
+            placement: PlacementKind::RoundRobin,
+            tick_deadline: Duration::from_secs(30),
+            join_timeout: Duration::from_secs(600),
+            run: RunOptions::default(),
+            recovery: Recovery::default(),
+            secret: secret.into(),
+            journal_actions: false,
+            tls: None,
+            max_connections: default_max_connections(nodes),
+            auth_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Room for every node twice over (a replacement may arrive before its predecessor's
+/// connection is gone) and for a few operators' clients.
+pub fn default_max_connections(nodes: usize) -> usize {
+    (2 * nodes + 16).max(32)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +123,8 @@ pub enum ServeError {
     Server(String),
     #[error("the engine thread failed: {0}")]
     Thread(String),
+    #[error("{0}")]
+    Options(String),
 }
 
 /// How a served run went.
@@ -87,8 +134,10 @@ pub struct ServeReport {
     pub summary: Summary,
     pub completed: bool,
     pub latency: Latency,
-    /// Per node: name, agents hosted, and traffic.
+    /// Per node that hosted agents: name, agents hosted at the end, and traffic.
     pub nodes: Vec<(String, usize, Arc<Traffic>)>,
+    /// Every change of placement, the start included.
+    pub placements: Vec<crate::hosts::PlacementChange>,
     pub ticks: u32,
 }
 
@@ -105,122 +154,6 @@ impl ServeReport {
     }
 }
 
-/// A node that has joined and waits for the run to start.
-struct Joined {
-    name: String,
-    to_node: Outbound,
-    from_node: Option<std::sync::mpsc::Receiver<NodeEvent>>,
-}
-
-#[derive(Default)]
-struct Registry {
-    started: bool,
-    nodes: Vec<Joined>,
-    /// Names and agent counts once placed, for status.
-    placed: Vec<(String, usize)>,
-    state: &'static str,
-}
-
-struct Shared {
-    run_id: String,
-    scenario: Arc<Scenario>,
-    expected: usize,
-    registry: Mutex<Registry>,
-    joined: Notify,
-    hooks: Hooks,
-    /// The names of the events control injected so far, which a later `lift` may target.
-    injected: Mutex<Vec<String>>,
-}
-
-#[derive(Clone)]
-struct NodeService(Arc<Shared>);
-
-#[tonic::async_trait]
-impl AgentNodes for NodeService {
-    type SessionStream = ReceiverStream<Result<v1::CoordinatorMessage, Status>>;
-
-    async fn session(
-        &self,
-        request: Request<Streaming<v1::NodeMessage>>,
-    ) -> Result<Response<Self::SessionStream>, Status> {
-        let shared = &self.0;
-        let mut inbound = request.into_inner();
-        let first = tokio::time::timeout(Duration::from_secs(10), inbound.message())
-            .await
-            .map_err(|_| Status::deadline_exceeded("no Hello within 10 s of opening the session"))??;
-        let hello = match first {
-            Some(v1::NodeMessage { body: Some(node_message::Body::Hello(h)) }) => h,
-            _ => return Err(Status::invalid_argument("the first message of a session must be Hello")),
-        };
-        if hello.protocol_version != PROTOCOL_VERSION {
-            return Err(Status::failed_precondition(format!(
-                "protocol version {} is not supported: this coordinator speaks version {PROTOCOL_VERSION}",
-                hello.protocol_version
-            )));
-        }
-        if !hello.run_id.is_empty() && hello.run_id != shared.run_id {
-            return Err(Status::not_found(format!(
-                "no run {}: this coordinator serves run {}",
-                hello.run_id, shared.run_id
-            )));
-        }
-        let name = hello.node_name.trim().to_string();
-        if name.is_empty() || name.len() > 200 {
-            return Err(Status::invalid_argument("a node needs a name of 1 to 200 characters"));
-        }
-        let (to_node, rx) = mpsc::channel(4);
-        let (events, from_node) = std::sync::mpsc::channel();
-        {
-            let mut registry = lock(&shared.registry);
-            if registry.started {
-                return Err(Status::failed_precondition(format!(
-                    "run {} has already started with {} nodes; a late node cannot join",
-                    shared.run_id, shared.expected
-                )));
-            }
-            if registry.nodes.iter().any(|n| n.name == name) {
-                return Err(Status::already_exists(format!(
-                    "a node named {name} has already joined run {}",
-                    shared.run_id
-                )));
-            }
-            if registry.nodes.len() >= shared.expected {
-                return Err(Status::resource_exhausted(format!(
-                    "run {} already has its {} nodes",
-                    shared.run_id, shared.expected
-                )));
-            }
-            registry.nodes.push(Joined { name: name.clone(), to_node, from_node: Some(from_node) });
-        }
-        tracing::info!(node = %name, "agent node joined");
-        shared.joined.notify_one();
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let reason = loop {
-                match inbound.message().await {
-                    Ok(Some(v1::NodeMessage { body: Some(node_message::Body::Actions(a)) })) => {
-                        if events.send(NodeEvent::Actions(a)).is_err() {
-                            break "the run is over".to_string();
-                        }
-                    }
-                    Ok(Some(v1::NodeMessage { body: Some(node_message::Body::Heartbeat(_)) })) => {}
-                    Ok(Some(_)) => tracing::warn!(node = %name, "ignored an unexpected message"),
-                    Ok(None) => break "the node closed its session".to_string(),
-                    Err(s) => break format!("session error: {}", s.message()),
-                }
-            };
-            tracing::info!(node = %name, "session ended: {reason}");
-            let _ = events.send(NodeEvent::Closed(reason));
-            let mut registry = lock(&shared.registry);
-            // A node that leaves before the run starts frees its place.
-            if !registry.started {
-                registry.nodes.retain(|n| n.name != name);
-            }
-        });
-        Ok(Response::new(ReceiverStream::new(rx)))
-    }
-}
-
 #[derive(Clone)]
 struct ControlService(Arc<Shared>);
 
@@ -230,15 +163,20 @@ impl Control for ControlService {
         let s = &self.0;
         let registry = lock(&s.registry);
         let tick = lock(&s.hooks.last).as_ref().map_or(0, |r| r.tick.0 + 1);
-        let nodes = if registry.started {
-            registry
-                .placed
-                .iter()
-                .map(|(name, agents)| v1::NodeStatus { name: name.clone(), agents: *agents as u32, connected: true })
-                .collect()
-        } else {
-            registry.nodes.iter().map(|n| v1::NodeStatus { name: n.name.clone(), agents: 0, connected: true }).collect()
-        };
+        let placed = lock(&s.hooks.placement).last().map(|c| c.hosts.clone()).unwrap_or_default();
+        // Hosts are named "node NAME" (or "coordinator" when it runs the agents itself); a node
+        // is listed by its own name.
+        let mut nodes: Vec<v1::NodeStatus> = placed
+            .iter()
+            .map(|(host, agents)| {
+                let name = host.strip_prefix("node ").unwrap_or(host).to_string();
+                v1::NodeStatus { name, agents: agents.len() as u32, connected: true }
+            })
+            .collect();
+        // Nodes waiting to start, or to replace a lost one at the next tick.
+        for n in registry.nodes.iter().filter(|n| n.from_node.is_some()) {
+            nodes.push(v1::NodeStatus { name: n.name.clone(), agents: 0, connected: true });
+        }
         let latency = lock(&s.hooks.latency)
             .summaries()
             .into_iter()
@@ -265,6 +203,25 @@ impl Control for ControlService {
 
     async fn inject(&self, request: Request<v1::InjectRequest>) -> Result<Response<v1::InjectReply>, Status> {
         let s = &self.0;
+        // Changing the run takes the join secret, as `authorization: Bearer <secret>`.
+        let bearer = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        match s.secret.check(bearer.trim()) {
+            Presented::Right => {}
+            Presented::Missing => {
+                return Err(Status::unauthenticated(
+                    "an inject needs the join secret as `authorization: Bearer <secret>`",
+                ));
+            }
+            Presented::Wrong => return Err(Status::unauthenticated("wrong join secret")),
+        }
+        if let Some(c) = guard::conn_state(&request) {
+            c.authenticate();
+        }
         let text = request.into_inner().events_toml;
         let known: Vec<String> =
             s.scenario.events.iter().map(|e| e.name.clone()).chain(lock(&s.injected).iter().cloned()).collect();
@@ -316,65 +273,108 @@ impl Player for PlayerService {
     }
 }
 
-/// Ticks are small request/response exchanges: send each at once rather than batching (Nagle).
-fn no_delay(stream: std::io::Result<tokio::net::TcpStream>) -> std::io::Result<tokio::net::TcpStream> {
-    if let Ok(s) = &stream {
-        let _ = s.set_nodelay(true);
-    }
-    stream
-}
+/// Control, player and health requests are small; a client may send no more than this.
+const SMALL_REQUEST_BYTES: usize = 1 << 20;
 
-/// Serves `scenario` on `listener` until the run ends, fails, or `shutdown` resolves. The
-/// listener is already bound, so the caller knows the address (and can print it) before this
-/// is called.
-pub async fn serve(
+/// The gRPC server on `listener`, until `stopped` resolves: every service, behind the
+/// connection limit and (with `tls`) TLS.
+fn server(
     listener: TcpListener,
-    scenario: Arc<Scenario>,
-    mut options: ServeOptions,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<ServeReport, ServeError> {
-    let run_id = options.run_id.clone();
-    let shared = Arc::new(Shared {
-        run_id: run_id.clone(),
-        scenario: scenario.clone(),
-        expected: options.nodes.max(1),
-        registry: Mutex::new(Registry { state: "waiting for nodes", ..Registry::default() }),
-        joined: Notify::new(),
-        hooks: Hooks::default(),
-        injected: Mutex::new(Vec::new()),
-    });
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<AgentNodesServer<NodeService>>().await;
-    health.set_serving::<ControlServer<ControlService>>().await;
-    health.set_serving::<PlayerServer<PlayerService>>().await;
+    shared: &Arc<Shared>,
+    options: &ServeOptions,
+    health: tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
+    stopped: impl Future<Output = ()> + Send + 'static,
+) -> Result<tokio::task::JoinHandle<Result<(), tonic::transport::Error>>, ServeError> {
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
-        .map_err(|e| ServeError::Server(e.to_string()))?;
+        .map_err(|e| ServeError::Server(e.to_string()))?
+        .max_decoding_message_size(SMALL_REQUEST_BYTES);
     // Older grpcurl and grpcui releases still ask for the v1alpha reflection service.
     let reflection_alpha = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()
-        .map_err(|e| ServeError::Server(e.to_string()))?;
-
-    let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tonic::transport::Server::builder()
-        .add_service(health_service)
+        .map_err(|e| ServeError::Server(e.to_string()))?
+        .max_decoding_message_size(SMALL_REQUEST_BYTES);
+    let limits = guard::node_limits(&shared.scenario);
+    let nodes = AgentNodesServer::new(NodeService(shared.clone()))
+        .max_decoding_message_size(limits.rest)
+        .max_encoding_message_size(usize::MAX);
+    let connections = ConnLimit::new(options.max_connections, options.auth_timeout);
+    let incoming = TcpListenerStream::new(listener).filter_map(move |accepted| match accepted {
+        Ok(stream) => connections.admit(stream).map(Ok),
+        Err(e) => Some(Err(e)),
+    });
+    let mut builder =
+        tonic::transport::Server::builder().http2_max_header_list_size(16 * 1024).max_concurrent_streams(Some(16));
+    if let Some(tls) = &options.tls {
+        crate::tls::install_provider();
+        builder = builder.tls_config(tls.grpc()).map_err(|e| ServeError::Options(format!("TLS: {e}")))?;
+    }
+    let server = builder
+        .add_service(health.max_decoding_message_size(SMALL_REQUEST_BYTES))
         .add_service(reflection)
         .add_service(reflection_alpha)
-        .add_service(
-            AgentNodesServer::new(NodeService(shared.clone()))
-                .max_decoding_message_size(usize::MAX)
-                .max_encoding_message_size(usize::MAX),
-        )
-        .add_service(ControlServer::new(ControlService(shared.clone())))
-        .add_service(PlayerServer::new(PlayerService(shared.clone())))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener).map(no_delay), async {
-            let _ = server_stopped.await;
-        });
-    let server = tokio::spawn(server);
+        .add_service(Limited::new(nodes, limits))
+        .add_service(ControlServer::new(ControlService(shared.clone())).max_decoding_message_size(SMALL_REQUEST_BYTES))
+        .add_service(PlayerServer::new(PlayerService(shared.clone())).max_decoding_message_size(SMALL_REQUEST_BYTES))
+        .serve_with_incoming_shutdown(incoming, stopped);
+    Ok(tokio::spawn(server))
+}
+
+/// The names of the events injected into the run so far, which a later `lift` may target:
+/// those `engine` has scheduled that its scenario does not define and, for a recorded run, every
+/// inject in its journal still in force (a run resumed from a snapshot has no past events
+/// scheduled, though its restrictions are in the state).
+fn injected_names(engine: &Engine, persist: Option<&Persist>) -> Result<Vec<String>, ServeError> {
+    let defined = &engine.scenario().events;
+    let mut names: Vec<String> =
+        engine.events().iter().filter(|e| !defined.iter().any(|d| d.name == e.name)).map(|e| e.name.clone()).collect();
+    if let Some(p) = persist {
+        let journal = p.store.live_journal(p.run).map_err(RunError::from)?;
+        names.extend(journal.iter().filter_map(|j| j.input.event()).map(|e| e.name.clone()));
+    }
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+/// Serves `engine` (a fresh run, or a recorded one restored to where it is to continue) on
+/// `listener` until the run ends, fails, or `shutdown` resolves. The listener is already bound,
+/// so the caller knows the address (and can print it) before this is called.
+pub async fn serve(
+    listener: TcpListener,
+    engine: Engine,
+    mut options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<ServeReport, ServeError> {
+    let run_id = options.run_id.clone();
+    if options.secret.is_empty() {
+        return Err(ServeError::Options("a served run needs a join secret".into()));
+    }
+    let injected = Mutex::new(injected_names(&engine, options.persist.as_ref())?);
+    let shared = Arc::new(Shared {
+        run_id: run_id.clone(),
+        scenario: engine.scenario_arc(),
+        expected: options.nodes.max(1),
+        registry: Mutex::new(Registry { state: "waiting for nodes", ..Registry::default() }),
+        joined: Notify::new(),
+        hooks: Hooks::default(),
+        secret: JoinSecret::new(&options.secret),
+        tick_deadline: options.tick_deadline,
+        next_id: AtomicU64::new(0),
+        injected,
+    });
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<AgentNodesServer<NodeService>>().await;
+    health.set_serving::<ControlServer<ControlService>>().await;
+    health.set_serving::<PlayerServer<PlayerService>>().await;
+    let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = server(listener, &shared, &options, health_service, async {
+        let _ = server_stopped.await;
+    })?;
 
     // Ctrl-C (or the caller's shutdown) sets the stop flag the engine checks between ticks.
     let (interrupted_tx, mut interrupted) = tokio::sync::watch::channel(false);
@@ -385,7 +385,7 @@ pub async fn serve(
         let _ = interrupted_tx.send(true);
     });
 
-    let result = run_when_joined(&shared, &mut options, &mut interrupted).await;
+    let result = run_when_joined(&shared, engine, &mut options, &mut interrupted).await;
     // A run that never started is still on record: say how it ended.
     if let (Err(e), Some(p)) = (&result, &options.persist) {
         let status = if matches!(e, ServeError::Interrupted) { RunStatus::Interrupted } else { RunStatus::Failed };
@@ -395,23 +395,7 @@ pub async fn serve(
         });
         let _ = p.store.flush();
     }
-    // Tell every node how the run ended, then stop serving.
-    let (ok, reason) = match &result {
-        Ok(r) if r.completed => (true, format!("run {run_id} completed {} ticks", r.ticks)),
-        Ok(r) => (false, format!("run {run_id} was interrupted after {} ticks", r.ticks)),
-        Err(e) => (false, e.to_string()),
-    };
-    let senders: Vec<Outbound> = lock(&shared.registry).nodes.iter().map(|n| n.to_node.clone()).collect();
-    for to_node in senders {
-        let finish = v1::CoordinatorMessage {
-            body: Some(coordinator_message::Body::Finish(v1::Finish { ok, reason: reason.clone() })),
-        };
-        let _ = to_node.send(Ok(finish)).await;
-    }
-    lock(&shared.registry).state = if ok { "finished" } else { "failed" };
-    // Let the Finish messages go out before the server closes the streams.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    lock(&shared.registry).nodes.clear();
+    finish_nodes(&shared, &result).await;
     let _ = stop_server.send(());
     // Graceful shutdown waits for peers to hang up; a peer that never does must not keep the
     // coordinator alive once the run is over.
@@ -428,82 +412,113 @@ pub async fn serve(
     result
 }
 
-async fn run_when_joined(
+/// Tells every node still in the registry how the run ended.
+async fn finish_nodes(shared: &Arc<Shared>, result: &Result<ServeReport, ServeError>) {
+    let run_id = &shared.run_id;
+    let (ok, reason) = match result {
+        Ok(r) if r.completed => (true, format!("run {run_id} completed {} ticks", r.ticks)),
+        Ok(r) => (false, format!("run {run_id} was interrupted after {} ticks", r.ticks)),
+        Err(e) => (false, e.to_string()),
+    };
+    let senders: Vec<_> = lock(&shared.registry).nodes.iter().map(|n| n.to_node.clone()).collect();
+    for to_node in senders {
+        let finish = v1::CoordinatorMessage {
+            body: Some(coordinator_message::Body::Finish(v1::Finish { ok, reason: reason.clone() })),
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(1), to_node.send(Ok(finish))).await;
+    }
+    lock(&shared.registry).state = if ok { "finished" } else { "failed" };
+    // Let the Finish messages go out before the server closes the streams.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    lock(&shared.registry).nodes.clear();
+}
+
+/// Waits until every expected node has joined.
+async fn wait_for_nodes(
     shared: &Arc<Shared>,
-    options: &mut ServeOptions,
+    timeout: Duration,
     interrupted: &mut tokio::sync::watch::Receiver<bool>,
-) -> Result<ServeReport, ServeError> {
-    let deadline = tokio::time::Instant::now() + options.join_timeout;
+) -> Result<(), ServeError> {
+    let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let joined = lock(&shared.registry).nodes.len();
         if joined >= shared.expected {
-            break;
+            return Ok(());
         }
         tokio::select! {
             _ = shared.joined.notified() => {}
             _ = interrupted.changed() => return Err(ServeError::Interrupted),
             _ = tokio::time::sleep_until(deadline) => {
-                return Err(ServeError::NodesMissing { joined, expected: shared.expected, timeout: options.join_timeout });
+                return Err(ServeError::NodesMissing { joined, expected: shared.expected, timeout });
             }
             // Nodes that leave while waiting are noticed on the next wake-up.
             _ = tokio::time::sleep(Duration::from_millis(200)) => {}
         }
     }
+}
 
-    let scenario = shared.scenario.clone();
-    let agents = scenario.agents.len();
-    let (hosts, placement, nodes) = {
-        let mut registry = lock(&shared.registry);
-        registry.started = true;
-        registry.state = "running";
-        registry.nodes.sort_by(|a, b| a.name.cmp(&b.name));
-        let placement = options.placement.place(agents, registry.nodes.len());
-        let count = registry.nodes.len() as u32;
-        let mut hosts: Vec<Box<dyn agent_node::AgentHost>> = Vec::new();
-        let mut nodes = Vec::new();
-        for (i, node) in registry.nodes.iter_mut().enumerate() {
-            let hosted: BTreeSet<AgentId> =
-                (0..agents).filter(|a| placement.host_of[*a] == i).map(|a| AgentId(a as u32)).collect();
-            let welcome = v1::Welcome {
-                run_id: shared.run_id.clone(),
-                node_index: i as u32,
-                node_count: count,
-                seed: scenario.seed,
-                agents: hosted
-                    .iter()
-                    .map(|a| v1::HostedAgent { agent: a.0, spec: Some((&scenario.agents[a.index()].spec).into()) })
-                    .collect(),
-            };
-            let message = v1::CoordinatorMessage { body: Some(coordinator_message::Body::Welcome(welcome)) };
-            // The channel was created with room to spare and nothing else has been sent on it.
-            let _ = node.to_node.try_send(Ok(message));
-            let traffic = Arc::new(Traffic::default());
-            let from_node =
-                node.from_node.take().ok_or_else(|| ServeError::Server(format!("node {} joined twice", node.name)))?;
-            nodes.push((node.name.clone(), hosted.len(), traffic.clone()));
-            hosts.push(Box::new(RemoteHost::new(
-                node.name.clone(),
-                node.to_node.clone(),
-                from_node,
-                options.tick_deadline,
-                hosted,
-                traffic,
-            )));
-        }
-        registry.placed = nodes.iter().map(|(n, a, _)| (n.clone(), *a)).collect();
-        (hosts, placement, nodes)
-    };
-    tracing::info!("all {} nodes joined; run {} starts", nodes.len(), shared.run_id);
+/// Places the agents on the nodes that joined (ordered by name) and makes their hosts.
+fn start_hosts(
+    shared: &Arc<Shared>,
+    options: &ServeOptions,
+    tick: agents::Tick,
+) -> Result<(Hosts, NodePool), ServeError> {
+    let agents = shared.scenario.agents.len();
+    let mut registry = lock(&shared.registry);
+    registry.started = true;
+    registry.state = "running";
+    registry.nodes.sort_by(|a, b| a.name.cmp(&b.name));
+    let placement = options.placement.place(agents, registry.nodes.len());
+    let count = registry.nodes.len();
+    let mut hosts: Vec<Box<dyn agent_node::AgentHost>> = Vec::new();
+    let mut pool = NodePool { shared: shared.clone(), ids: Vec::new() };
+    let mut hosted = Vec::new();
+    for (i, node) in registry.nodes.iter_mut().enumerate() {
+        let mine: BTreeSet<AgentId> =
+            (0..agents).filter(|a| placement.host_of[*a] == i).map(|a| AgentId(a as u32)).collect();
+        let host = shared
+            .host(node, mine, i, count, tick)
+            .ok_or_else(|| ServeError::Server(format!("node {} joined twice", node.name)))?;
+        pool.ids.push((host.name(), node.id));
+        hosted.push((node.name.clone(), node.traffic.clone()));
+        hosts.push(host);
+    }
+    registry.hosted.extend(hosted);
+    let mut hosts = Hosts::new(hosts, placement).with_recovery(options.recovery);
+    hosts.set_journaling(options.journal_actions);
+    Ok((hosts, pool))
+}
+
+async fn run_when_joined(
+    shared: &Arc<Shared>,
+    engine: Engine,
+    options: &mut ServeOptions,
+    interrupted: &mut tokio::sync::watch::Receiver<bool>,
+) -> Result<ServeReport, ServeError> {
+    wait_for_nodes(shared, options.join_timeout, interrupted).await?;
+    let (hosts, pool) = start_hosts(shared, options, engine.state().tick)?;
+    tracing::info!("all {} nodes joined; run {} starts", shared.expected, shared.run_id);
 
     let hooks = shared.hooks.clone();
     let run = options.run.clone();
     let persist = options.persist.take();
     let engine_thread = tokio::task::spawn_blocking(move || {
-        let mut engine = Sim::with_hosts(scenario, hosts, placement);
-        drive(&mut engine, &run, &hooks, persist.as_ref())
+        let mut sim = Sim::new(engine, hosts.with_pool(Box::new(pool)));
+        drive(&mut sim, &run, &hooks, persist.as_ref())
     });
     let outcome = engine_thread.await.map_err(|e| ServeError::Thread(e.to_string()))??;
     let latency = lock(&shared.hooks.latency).clone();
+    let placements = lock(&shared.hooks.placement).clone();
+    let placed = placements.last().map(|c| c.hosts.clone()).unwrap_or_default();
+    let nodes = lock(&shared.registry)
+        .hosted
+        .iter()
+        .map(|(name, traffic)| {
+            let host = format!("node {name}");
+            let agents = placed.iter().find(|(n, _)| *n == host).map_or(0, |(_, a)| a.len());
+            (name.clone(), agents, traffic.clone())
+        })
+        .collect();
     Ok(ServeReport {
         run_id: shared.run_id.clone(),
         ticks: outcome.summary.ticks,
@@ -511,5 +526,6 @@ async fn run_when_joined(
         summary: outcome.summary,
         latency,
         nodes,
+        placements,
     })
 }

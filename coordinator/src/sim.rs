@@ -1,14 +1,16 @@
 //! A run's simulation as its drivers step it: the engine (the pure core) and the hosts that
 //! decide its agents. One tick is `begin_tick` on the engine, the barrier over the hosts, and
 //! `finish_tick`; the embedded run, serve, exercise, replay, fork, sweep and debrief all step
-//! through here, so they all drive the engine the same way.
+//! through here, so they all drive the engine the same way. A re-executed run whose decisions
+//! were journaled (a node that is not deterministic, or `serve --journal-actions`) takes those
+//! agents' actions from its `DecisionSource` instead of its hosts' own.
 
-use crate::hosts::{Hosts, Placement};
+use crate::hosts::{Decisions, Hosts, Placement, PlacementChange};
 use agent_node::{AgentHost, HostError};
 use agents::{MarketId, Money, NationId, Order, Quantity};
-use engine::record::TickRecord;
+use engine::record::{Rejection, TickRecord};
 use engine::world::WorldState;
-use engine::{Engine, EngineError, Phase, Probe, Scenario};
+use engine::{Engine, EngineError, Phase, Probe, Scenario, TickActions};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,12 +33,21 @@ pub enum StepError {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Host(#[from] HostError),
+    #[error("the journaled decisions of tick {tick} cannot be used: {detail}")]
+    Journal { tick: u32, detail: String },
+}
+
+/// Where a re-executed run finds the decisions its journaled hosts made.
+pub trait DecisionSource: Send {
+    /// The journaled batches of `tick`, in the order they were made (none for most ticks).
+    fn at(&mut self, tick: u32) -> Result<Vec<Decisions>, String>;
 }
 
 /// The engine and its hosts.
 pub struct Sim {
     pub engine: Engine,
     hosts: Hosts,
+    replayed: Option<Box<dyn DecisionSource>>,
     /// Nations whose agencies' auctions are watched (an exercise's played nations), and what
     /// the last tick showed of them.
     watch: Vec<NationId>,
@@ -111,8 +122,32 @@ impl Probe for Stopwatch<'_> {
 }
 
 impl Sim {
-    pub fn new(engine: Engine, hosts: Hosts) -> Sim {
-        Sim { engine, hosts, watch: Vec::new(), watched: Vec::new() }
+    /// The engine stepped on `hosts`, whose placement is recorded as the one the run (re)starts
+    /// with at the engine's tick.
+    pub fn new(engine: Engine, mut hosts: Hosts) -> Sim {
+        hosts.begin(engine.state().tick);
+        Sim { engine, hosts, replayed: None, watch: Vec::new(), watched: Vec::new() }
+    }
+
+    /// Takes journaled agents' actions from `source` rather than deciding them again.
+    pub fn replaying(mut self, source: Box<dyn DecisionSource>) -> Sim {
+        self.replayed = Some(source);
+        self
+    }
+
+    /// The placement changes (the start included) since the last call.
+    pub fn take_placement_changes(&mut self) -> Vec<PlacementChange> {
+        self.hosts.take_changes()
+    }
+
+    /// The journaled hosts' decisions since the last call.
+    pub fn take_decisions(&mut self) -> Vec<Decisions> {
+        self.hosts.take_decisions()
+    }
+
+    /// Journals every host's decisions, not only those of hosts that are not deterministic.
+    pub fn journal_all_decisions(&mut self) {
+        self.hosts.set_journaling(true);
     }
 
     /// Watches these nations' agencies in every tick's auctions from now on (see
@@ -153,9 +188,15 @@ impl Sim {
 
     /// A run continuing from `state`, on one local host.
     pub fn restore_embedded(scenario: Arc<Scenario>, state: WorldState) -> Sim {
+        Sim::on_local_host(Engine::restore(scenario, state))
+    }
+
+    /// `engine` (fresh or restored) with every agent on one local host, deciding large batches
+    /// on one thread per core.
+    pub fn on_local_host(engine: Engine) -> Sim {
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
-        let hosts = Hosts::embedded(&scenario, threads);
-        Sim::new(Engine::restore(scenario, state), hosts)
+        let hosts = Hosts::embedded(&engine.scenario_arc(), threads);
+        Sim::new(engine, hosts)
     }
 
     pub fn scenario(&self) -> &Scenario {
@@ -182,7 +223,12 @@ impl Sim {
         let started = Instant::now();
         let batch = self.engine.begin_tick()?;
         times.observe = started.elapsed();
-        let actions = self.hosts.exchange(&self.engine, batch, &mut times)?;
+        let mut actions = self.hosts.exchange(&mut self.engine, batch, &mut times)?;
+        if let Some(source) = self.replayed.as_mut() {
+            let tick = self.engine.state().tick.0;
+            let journaled = source.at(tick).map_err(|detail| StepError::Journal { tick, detail })?;
+            substitute(&mut actions, journaled, tick)?;
+        }
         self.watched = self
             .watch
             .iter()
@@ -203,6 +249,44 @@ impl Sim {
         times.apply = started.elapsed();
         Ok((record, times))
     }
+}
+
+/// Puts journaled decisions in place of the hosts' own: each journaled agent's action, and
+/// the rejections that were made for it at the edge (edge rejections first, then those for
+/// agents that sent nothing valid, each in journal order, then all by agent, as the barrier
+/// orders them).
+fn substitute(actions: &mut TickActions, journaled: Vec<Decisions>, tick: u32) -> Result<(), StepError> {
+    if journaled.is_empty() {
+        return Ok(());
+    }
+    let mut replaced = vec![false; actions.actions.len()];
+    let (mut edge, mut missing) = (Vec::new(), Vec::new());
+    for batch in journaled {
+        for a in batch.actions {
+            let i = a.agent.index();
+            let Some(slot) = actions.actions.get_mut(i) else {
+                return Err(StepError::Journal {
+                    tick,
+                    detail: format!("{} decided {}, who does not exist", batch.host, a.agent),
+                });
+            };
+            *slot = a;
+            replaced[i] = true;
+        }
+        for r in batch.rejections {
+            let rejection = Rejection { tick: agents::Tick(tick), agent: r.agent, reason: r.reason };
+            if r.missing { missing.push(rejection) } else { edge.push(rejection) }
+        }
+    }
+    let mut rejections: Vec<Rejection> = std::mem::take(&mut actions.rejections)
+        .into_iter()
+        .filter(|r| !replaced.get(r.agent.index()).copied().unwrap_or(false))
+        .collect();
+    rejections.extend(edge);
+    rejections.extend(missing);
+    rejections.sort_by_key(|r| r.agent);
+    actions.rejections = rejections;
+    Ok(())
 }
 
 impl Sim {

@@ -9,12 +9,15 @@
 //! | `v1/snap/` run tick | a snapshot envelope: magic, format version, BLAKE3 checksum, postcard `WorldState` |
 //! | `v1/jrnl/` run tick seq | `JournalEntry` as JSON |
 //! | `v1/srep/` run tick nation | an exercise's situation report for a nation, for the turn starting at tick, as JSON |
+//! | `v1/acts/` run tick seq | `Decisions` (a journaled host's action batch), postcard |
+//! | `v1/place/` run tick seq | `PlacementChange` (which host runs which agents from the tick) as JSON |
 //!
 //! A snapshot is flushed to disk before `put_snapshot` returns. Reading one checks its magic,
 //! version and checksum; a torn or corrupted snapshot is skipped (with a warning) in favour of the
 //! one before it. sled holds an exclusive lock on the database: a second process gets
 //! [`StoreError::Locked`], never a panic.
 
+use crate::hosts::{Decisions, PlacementChange};
 pub use crate::journal::{ControlAction, JournalEntry, JournalInput};
 use engine::scenario::Event;
 use engine::world::WorldState;
@@ -84,6 +87,10 @@ pub struct RunMeta {
     /// ended): such a run is complete at the tick it was ended.
     #[serde(default)]
     pub ended_by: Option<String>,
+    /// Whether every host's decisions are journaled (`serve --journal-actions`); a resumed run
+    /// keeps journaling them.
+    #[serde(default)]
+    pub journal_actions: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,6 +135,7 @@ impl RunMeta {
             error: None,
             exercise: None,
             ended_by: None,
+            journal_actions: false,
         }
     }
 }
@@ -167,6 +175,8 @@ const SNAPSHOT_MAGIC: &[u8; 4] = b"CKPT";
 pub const SNAPSHOT_FORMAT: u16 = 2;
 const HEADER: usize = 4 + 2 + 32;
 
+/// A handle on the database; clones share it (sled's handles are reference-counted).
+#[derive(Clone)]
 pub struct Store {
     db: sled::Db,
     path: PathBuf,
@@ -201,6 +211,8 @@ const TICK: &[u8] = b"v1/tick/";
 const SNAP: &[u8] = b"v1/snap/";
 const JRNL: &[u8] = b"v1/jrnl/";
 const SREP: &[u8] = b"v1/srep/";
+const ACTS: &[u8] = b"v1/acts/";
+const PLACE: &[u8] = b"v1/place/";
 
 /// Milliseconds since the Unix epoch, for metadata only (never for simulation).
 #[allow(clippy::disallowed_methods)]
@@ -484,6 +496,74 @@ impl Store {
         let mut batch = sled::Batch::default();
         for k in keys {
             batch.remove(k);
+        }
+        self.db.apply_batch(batch).map_err(|e| self.err(e))
+    }
+
+    /// Records one journaled host's action batch, the `seq`th journaled at its tick.
+    pub fn put_decisions(&self, run: RunId, seq: u32, decisions: &Decisions) -> Result<(), StoreError> {
+        let bytes =
+            postcard::to_allocvec(decisions).map_err(|e| StoreError::BadRecord { run, detail: e.to_string() })?;
+        let mut key = tick_key(ACTS, run, decisions.tick);
+        key.extend_from_slice(&seq.to_be_bytes());
+        self.db.insert(key, bytes).map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// The journaled action batches of `tick`, in the order they were made.
+    pub fn decisions(&self, run: RunId, tick: u32) -> Result<Vec<Decisions>, StoreError> {
+        self.db
+            .scan_prefix(tick_key(ACTS, run, tick))
+            .values()
+            .map(|v| {
+                let v = v.map_err(|e| self.err(e))?;
+                postcard::from_bytes(&v).map_err(|e| StoreError::BadRecord {
+                    run,
+                    detail: format!("journaled decisions at tick {tick}: {e}"),
+                })
+            })
+            .collect()
+    }
+
+    /// The ticks with journaled decisions.
+    pub fn decision_ticks(&self, run: RunId) -> Result<std::collections::BTreeSet<u32>, StoreError> {
+        self.db
+            .scan_prefix(run_prefix(ACTS, run))
+            .keys()
+            .map(|k| k.map(|k| tick_of(&k, ACTS.len())).map_err(|e| self.err(e)))
+            .collect()
+    }
+
+    /// Records a change of placement, the `seq`th at its tick.
+    pub fn put_placement(&self, run: RunId, seq: u32, change: &PlacementChange) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(change).map_err(|e| StoreError::BadRecord { run, detail: e.to_string() })?;
+        let mut key = tick_key(PLACE, run, change.tick);
+        key.extend_from_slice(&seq.to_be_bytes());
+        self.db.insert(key, bytes).map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// A run's placement changes, in (tick, seq) order.
+    pub fn placements(&self, run: RunId) -> Result<Vec<PlacementChange>, StoreError> {
+        self.db
+            .scan_prefix(run_prefix(PLACE, run))
+            .values()
+            .map(|v| {
+                let v = v.map_err(|e| self.err(e))?;
+                serde_json::from_slice(&v)
+                    .map_err(|e| StoreError::BadRecord { run, detail: format!("placement record: {e}") })
+            })
+            .collect()
+    }
+
+    /// Forgets the journaled decisions and placement changes of ticks from `from` on (a
+    /// resumed run makes them again).
+    pub fn truncate_hosting(&self, run: RunId, from: u32) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for prefix in [ACTS, PLACE] {
+            for k in self.db.range(tick_key(prefix, run, from)..run_prefix(prefix, RunId(run.0 + 1))).keys() {
+                batch.remove(k.map_err(|e| self.err(e))?);
+            }
         }
         self.db.apply_batch(batch).map_err(|e| self.err(e))
     }

@@ -1,109 +1,18 @@
 //! The distributed run with real processes on loopback: a `chokepoint serve` coordinator and
 //! `agent-node` processes. Its digests and CSV files are byte-identical to the embedded `run` at
-//! any node count and placement; a killed node stops the run with a named, non-zero failure; and
-//! hostile or malformed peers get the right status, or have their bad actions refused while the
-//! run goes on.
+//! any node count and placement; under `--on-node-loss stop` a killed node stops the run with a
+//! named, non-zero failure; and hostile or malformed peers get the right status, or have their
+//! bad actions refused while the run goes on. Recovery from lost nodes is in recovery.rs, the
+//! node port's defences and TLS in node_port.rs.
 
-use agent_node::LocalHost;
-use proto::v1::agent_nodes_client::AgentNodesClient;
 use proto::v1::{self, coordinator_message, node_message};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, Command};
 use std::time::Duration;
-use tokio_stream::wrappers::ReceiverStream;
 
 mod common;
-use common::{OUTPUT_FILES, fresh_db, scenario, temp_dir, wait_with_timeout};
-
-/// A coordinator process and the port it listens on.
-struct Coordinator {
-    child: Child,
-    port: u16,
-    stderr: mpsc::Receiver<String>,
-}
-
-impl Coordinator {
-    fn start(args: &[&str]) -> Coordinator {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chokepoint"))
-            .arg("--db")
-            .arg(fresh_db())
-            .arg("serve")
-            .args(args)
-            .args(["--listen", "127.0.0.1:0", "--quiet"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the coordinator starts");
-        let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-        let (port_tx, port_rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in stdout.lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening on ").nth(1) {
-                    let port =
-                        rest.split(';').next().and_then(|a| a.rsplit(':').next()).and_then(|p| p.parse::<u16>().ok());
-                    let _ = port_tx.send(port);
-                }
-            }
-        });
-        let stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
-        let (err_tx, err_rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in stderr.lines().map_while(Result::ok) {
-                let _ = err_tx.send(line);
-            }
-        });
-        let port =
-            port_rx.recv_timeout(Duration::from_secs(30)).ok().flatten().expect("the coordinator prints its port");
-        Coordinator { child, port, stderr: err_rx }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn node(&self, name: &str) -> Child {
-        Command::new(env!("CARGO_BIN_EXE_agent-node"))
-            .args(["--coordinator", &self.url(), "--name", name])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the agent node starts")
-    }
-
-    /// Waits for the coordinator to exit and returns (success, everything it wrote to stderr).
-    fn finish(mut self) -> (bool, String) {
-        let status = wait_with_timeout(&mut self.child, Duration::from_secs(120));
-        let stderr: Vec<String> = self.stderr.try_iter().collect();
-        (status, stderr.join("\n"))
-    }
-
-    /// Waits until the coordinator logs a line containing `needle`.
-    fn wait_for_log(&self, needle: &str) -> Vec<String> {
-        let mut seen = Vec::new();
-        while let Ok(line) = self.stderr.recv_timeout(Duration::from_secs(60)) {
-            let hit = line.contains(needle);
-            seen.push(line);
-            if hit {
-                return seen;
-            }
-        }
-        panic!("the coordinator never logged {needle:?}; it logged:\n{}", seen.join("\n"));
-    }
-}
-
-fn embedded(file: &str, extra: &[&str], out: &Path) {
-    let status = Command::new(env!("CARGO_BIN_EXE_chokepoint"))
-        .arg("--db")
-        .arg(fresh_db())
-        .args(["run", &scenario(file), "--quiet", "--out", &out.display().to_string()])
-        .args(extra)
-        .stdout(Stdio::null())
-        .status()
-        .expect("embedded run");
-    assert!(status.success());
-}
+use common::served::{Coordinator, assert_same_outputs, embedded, hello, open};
+use common::{scenario, temp_dir, wait_with_timeout};
 
 fn distributed(file: &str, extra: &[&str], nodes: usize, placement: &str, out: &Path) {
     let n = nodes.to_string();
@@ -119,14 +28,6 @@ fn distributed(file: &str, extra: &[&str], nodes: usize, placement: &str, out: &
     assert!(ok, "distributed run with {nodes} nodes ({placement}) failed:\n{stderr}");
     for c in &mut children {
         assert!(wait_with_timeout(c, Duration::from_secs(30)), "an agent node exited with failure");
-    }
-}
-
-fn assert_same_outputs(a: &Path, b: &Path, what: &str) {
-    for f in OUTPUT_FILES {
-        let x = std::fs::read(a.join(f)).unwrap_or_else(|e| panic!("{}: {e}", a.join(f).display()));
-        let y = std::fs::read(b.join(f)).unwrap_or_else(|e| panic!("{}: {e}", b.join(f).display()));
-        assert!(x == y, "{f} differs between the embedded run and {what}");
     }
 }
 
@@ -170,12 +71,22 @@ fn a_historical_episode_on_three_nodes_matches_the_embedded_run() {
     }
 }
 
+/// `--on-node-loss stop` keeps the behaviour of a run that cannot lose a node.
 #[test]
-fn a_killed_node_stops_the_run_with_a_named_failure() {
+fn a_killed_node_stops_the_run_with_a_named_failure_under_on_node_loss_stop() {
     let out = temp_dir("killed");
     let out_s = out.display().to_string();
-    let coordinator =
-        Coordinator::start(&[&scenario("baseline-2024.toml"), "--nodes", "2", "--ticks", "100000", "--out", &out_s]);
+    let coordinator = Coordinator::start(&[
+        &scenario("baseline-2024.toml"),
+        "--nodes",
+        "2",
+        "--ticks",
+        "100000",
+        "--on-node-loss",
+        "stop",
+        "--out",
+        &out_s,
+    ]);
     let mut survivor = coordinator.node("survivor");
     let mut victim = coordinator.node("victim");
     coordinator.wait_for_log("starts");
@@ -203,18 +114,8 @@ fn a_killed_node_stops_the_run_with_a_named_failure() {
 // ----------------------------------------------------------------------------------------------
 // Hostile peers, speaking gRPC from this test process.
 
-async fn open(
-    url: &str,
-    name: &str,
-    version: u32,
-    run: &str,
-) -> Result<(tokio::sync::mpsc::Sender<v1::NodeMessage>, tonic::Streaming<v1::CoordinatorMessage>), tonic::Status> {
-    let mut client = AgentNodesClient::connect(url.to_string()).await.expect("connect");
-    let (tx, rx) = tokio::sync::mpsc::channel(16);
-    let hello = v1::Hello { protocol_version: version, node_name: name.into(), run_id: run.into() };
-    tx.send(v1::NodeMessage { body: Some(node_message::Body::Hello(hello)) }).await.expect("queue hello");
-    let response = client.session(ReceiverStream::new(rx)).await?;
-    Ok((tx, response.into_inner()))
+fn hello_v(name: &str, secret: &str, version: u32, run: &str) -> v1::Hello {
+    v1::Hello { protocol_version: version, run_id: run.into(), ..hello(name, secret) }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -233,23 +134,26 @@ async fn wrong_version_wrong_run_duplicate_and_late_nodes_are_refused() {
         &out_s,
     ]);
     let url = coordinator.url();
+    let secret = coordinator.secret.clone();
 
-    let e = open(&url, "old", 99, "").await.expect_err("version 99 is refused");
+    let e = open(&url, hello_v("old", &secret, 99, "")).await.expect_err("version 99 is refused");
     assert_eq!(e.code(), tonic::Code::FailedPrecondition);
     assert!(e.message().contains("protocol version 99"), "{}", e.message());
 
-    let e = open(&url, "lost", proto::PROTOCOL_VERSION, "some-other-run").await.expect_err("wrong run is refused");
+    let e = open(&url, hello_v("lost", &secret, proto::PROTOCOL_VERSION, "some-other-run"))
+        .await
+        .expect_err("wrong run is refused");
     assert_eq!(e.code(), tonic::Code::NotFound);
     assert!(e.message().contains("some-other-run"), "{}", e.message());
 
     // A first node joins (and, being the only one expected, starts the run) ...
-    let (_tx, mut first) = open(&url, "twin", proto::PROTOCOL_VERSION, "").await.expect("first node joins");
+    let (_tx, mut first) = open(&url, hello("twin", &secret)).await.expect("first node joins");
     let welcome = first.message().await.expect("stream").expect("a message");
     assert!(matches!(welcome.body, Some(coordinator_message::Body::Welcome(_))));
     // ... so the same name again, or any late node, is refused.
-    let e = open(&url, "twin", proto::PROTOCOL_VERSION, "").await.expect_err("a duplicate is refused");
+    let e = open(&url, hello("twin", &secret)).await.expect_err("a duplicate is refused");
     assert!(matches!(e.code(), tonic::Code::FailedPrecondition | tonic::Code::AlreadyExists), "{e:?}");
-    let e = open(&url, "latecomer", proto::PROTOCOL_VERSION, "").await.expect_err("a late node is refused");
+    let e = open(&url, hello("latecomer", &secret)).await.expect_err("a late node is refused");
     assert_eq!(e.code(), tonic::Code::FailedPrecondition);
     assert!(e.message().contains("already started"), "{}", e.message());
 
@@ -271,8 +175,8 @@ async fn a_duplicate_name_is_refused_while_waiting() {
         &temp_dir("dup").display().to_string(),
     ]);
     let url = coordinator.url();
-    let (_tx, _first) = open(&url, "same", proto::PROTOCOL_VERSION, "").await.expect("first joins");
-    let e = open(&url, "same", proto::PROTOCOL_VERSION, "").await.expect_err("duplicate refused");
+    let (_tx, _first) = open(&url, hello("same", &coordinator.secret)).await.expect("first joins");
+    let e = open(&url, hello("same", &coordinator.secret)).await.expect_err("duplicate refused");
     assert_eq!(e.code(), tonic::Code::AlreadyExists);
     assert!(e.message().contains("same"), "{}", e.message());
     let mut child = coordinator.child;
@@ -288,8 +192,8 @@ async fn malformed_and_hostile_actions_are_refused_and_the_run_goes_on() {
     let out = temp_dir("hostile");
     let out_s = out.display().to_string();
     let coordinator = Coordinator::start(&[&scenario("tiny.toml"), "--nodes", "1", "--ticks", "6", "--out", &out_s]);
-    let (tx, mut inbound) = open(&coordinator.url(), "hostile", proto::PROTOCOL_VERSION, "").await.expect("joins");
-    let mut host: Option<LocalHost> = None;
+    let (tx, mut inbound) = open(&coordinator.url(), hello("hostile", &coordinator.secret)).await.expect("joins");
+    let mut host: Option<agent_node::LocalHost> = None;
     loop {
         let message = inbound.message().await.expect("stream").expect("message");
         match message.body.expect("body") {
@@ -298,7 +202,7 @@ async fn malformed_and_hostile_actions_are_refused_and_the_run_goes_on() {
                     .agents
                     .into_iter()
                     .map(|a| (agents::AgentId(a.agent), agents::AgentSpec::try_from(a.spec.unwrap()).unwrap()));
-                host = Some(LocalHost::new("hostile", specs));
+                host = Some(agent_node::LocalHost::new("hostile", specs));
             }
             coordinator_message::Body::Observations(o) => {
                 let batch = agents::ObservationBatch::try_from(o).expect("valid observations");
@@ -339,6 +243,7 @@ async fn malformed_and_hostile_actions_are_refused_and_the_run_goes_on() {
                 let reply = v1::Actions { tick: tick.0, actions: wire };
                 tx.send(v1::NodeMessage { body: Some(node_message::Body::Actions(reply)) }).await.expect("send");
             }
+            coordinator_message::Body::Assign(_) => panic!("the only node is never assigned more agents"),
             coordinator_message::Body::Finish(f) => {
                 let log: Vec<String> = coordinator.stderr.try_iter().collect();
                 assert!(f.ok, "the run completes despite the bad actions: {}\n{}", f.reason, log.join("\n"));

@@ -234,33 +234,47 @@ async fn replay_names_the_tick_of_a_tampered_journal_entry() {
         .expect("serve");
     use tokio::io::AsyncBufReadExt;
     let mut lines = tokio::io::BufReader::new(coordinator.stdout.take().unwrap()).lines();
-    let port = loop {
-        let line = lines.next_line().await.unwrap().expect("the coordinator prints its address");
+    let mut port = 0;
+    let secret = loop {
+        let line = lines.next_line().await.unwrap().expect("the coordinator prints its address and secret");
         if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.split(';').next().unwrap().rsplit(':').next().unwrap().parse::<u16>().unwrap();
+            port = rest.split(';').next().unwrap().rsplit(':').next().unwrap().parse::<u16>().unwrap();
+        }
+        if let Some(rest) = line.split("CHOKEPOINT_NODE_SECRET=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
         }
     };
     let url = format!("http://127.0.0.1:{port}");
     let mut control = v1::control_client::ControlClient::connect(url.clone()).await.expect("connect");
+    let request = |toml: &str, secret: &str| {
+        let mut r = tonic::Request::new(v1::InjectRequest { events_toml: toml.into() });
+        r.metadata_mut().insert("authorization", format!("Bearer {secret}").parse().expect("header"));
+        r
+    };
+    let ban = "[[events]]\ntick = 12\nname = \"aa-ban\"\nnation = \"AA\"\naction = \"export_ban\"\ncommodity = \"co\"\nstage = \"ore\"\n";
+    // An inject without the join secret, or with a wrong one, is refused and changes nothing.
+    let e = control.inject(v1::InjectRequest { events_toml: ban.into() }).await.expect_err("no secret");
+    assert_eq!(e.code(), tonic::Code::Unauthenticated, "{e:?}");
+    let e = control.inject(request(ban, "not-the-secret")).await.expect_err("wrong secret");
+    assert_eq!(e.code(), tonic::Code::Unauthenticated, "{e:?}");
     // An invalid inject is refused with the reason and changes nothing.
     let bad = control
-        .inject(v1::InjectRequest {
-            events_toml: "[[events]]\ntick = 12\nnation = \"ZZ\"\naction = \"export_ban\"\ncommodity = \"co\"\n".into(),
-        })
+        .inject(request(
+            "[[events]]\ntick = 12\nnation = \"ZZ\"\naction = \"export_ban\"\ncommodity = \"co\"\n",
+            &secret,
+        ))
         .await;
     assert_eq!(bad.as_ref().unwrap_err().code(), tonic::Code::InvalidArgument);
     assert!(bad.unwrap_err().message().contains("unknown nation \"ZZ\""));
     // A valid one is scheduled once the run starts.
-    let inject = tokio::spawn(async move {
-        control
-            .inject(v1::InjectRequest { events_toml: "[[events]]\ntick = 12\nname = \"aa-ban\"\nnation = \"AA\"\naction = \"export_ban\"\ncommodity = \"co\"\nstage = \"ore\"\n".into() })
-            .await
-    });
+    let valid = request(ban, &secret);
+    let inject = tokio::spawn(async move { control.inject(valid).await });
     // Give the inject time to reach the coordinator's inbox before the run starts (it is taken
     // before the first tick, and must be before tick 12).
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let node = tokio::process::Command::new(env!("CARGO_BIN_EXE_agent-node"))
         .args(["--coordinator", &url, "--name", "n"])
+        .env("CHOKEPOINT_NODE_SECRET", &secret)
         .stderr(Stdio::null())
         .status();
     let (node, reply) = tokio::join!(node, inject);

@@ -65,6 +65,7 @@ fn meta(n: usize) -> RunMeta {
             ai_from: None,
         }),
         ended_by: (n % 3 == 2).then(|| "control".into()),
+        journal_actions: n.is_multiple_of(3),
     }
 }
 

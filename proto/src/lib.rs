@@ -16,8 +16,10 @@ pub mod v1 {
 
 /// The protocol version this build speaks. A node and a coordinator must agree exactly.
 /// Version 2 added capacity, goods in transit, demand intensity, forecasts, announcements and
-/// hoarding to the observations and specs.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// hoarding to the observations and specs. Version 3 added the join secret and the
+/// deterministic flag to Hello, the first tick to Welcome, and Assign (agents moving between
+/// nodes when one is lost or a replacement joins).
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The encoded file descriptor set, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("chokepoint_descriptor");

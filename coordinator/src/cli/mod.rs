@@ -9,6 +9,7 @@ mod records;
 mod research;
 mod run;
 
+use crate::hosts::OnNodeLoss;
 use crate::serve::PlacementKind;
 use crate::store::{RunId, RunMeta, Store};
 use clap::{Parser, Subcommand};
@@ -49,21 +50,8 @@ pub enum Command {
     Serve {
         /// The scenario file (TOML).
         scenario: PathBuf,
-        /// Address to listen on (port 0 picks a free port; the address is printed).
-        #[arg(long, default_value = "127.0.0.1:7400")]
-        listen: String,
-        /// How many agent nodes to wait for.
-        #[arg(long, default_value_t = 1)]
-        nodes: usize,
-        /// How agents are spread over the nodes (ordered by name).
-        #[arg(long, value_enum, default_value = "round-robin")]
-        placement: PlacementKind,
-        /// Seconds a node may take to answer one tick before the run stops.
-        #[arg(long, default_value_t = 30.0)]
-        tick_deadline: f64,
-        /// Seconds to wait for all nodes to join.
-        #[arg(long, default_value_t = 600.0)]
-        join_timeout: f64,
+        #[command(flatten)]
+        serve: ServeArgs,
         #[command(flatten)]
         args: RunArgs,
     },
@@ -92,6 +80,8 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:7501")]
         grpc_listen: String,
         #[command(flatten)]
+        tls: TlsArgs,
+        #[command(flatten)]
         args: RunArgs,
     },
     /// Check a scenario file and print what it defines.
@@ -104,13 +94,23 @@ pub enum Command {
         #[command(subcommand)]
         show: Option<RunsCommand>,
     },
-    /// Continue an interrupted run from its last snapshot (an exercise only with --ai).
+    /// Continue an interrupted run from its last snapshot, in this process or (with --serve)
+    /// on agent nodes again (an exercise only with --ai, in this process).
+    #[command(group(
+        clap::ArgGroup::new("serving")
+            .multiple(true)
+            .requires("serve")
+            .args(["listen", "nodes", "placement", "tick_deadline", "join_timeout", "on_node_loss",
+                   "local_fallback", "node_secret_file", "journal_actions", "tls_cert", "tls_key",
+                   "max_connections", "auth_timeout"])
+    ))]
     Resume {
         /// The run's id (see `chokepoint runs`).
         run: u64,
         /// Continue a war-game exercise (interrupted, or ended by its control cell) with every
-        /// nation under AI control, writing to a new output folder.
-        #[arg(long)]
+        /// nation under AI control, writing to a new output folder (in this process, not with
+        /// --serve).
+        #[arg(long, conflicts_with = "serve")]
         ai: bool,
         /// With --ai: the new output folder (default: the exercise's folder with -ai appended).
         #[arg(long, requires = "ai")]
@@ -118,6 +118,11 @@ pub enum Command {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
+        /// Serve the rest of the run to agent nodes, as `serve` does (with its flags).
+        #[arg(long)]
+        serve: bool,
+        #[command(flatten)]
+        serving: ServeArgs,
     },
     /// Re-execute a run from its snapshots and check every recorded digest.
     Replay {
@@ -270,6 +275,70 @@ pub struct RunArgs {
     pub quiet: bool,
 }
 
+/// How a run is served to agent nodes: `serve`, and `resume --serve`.
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the address is printed).
+    #[arg(long, default_value = "127.0.0.1:7400")]
+    pub listen: String,
+    /// How many agent nodes to wait for (and to run on at most at once).
+    #[arg(long, default_value_t = 1)]
+    pub nodes: usize,
+    /// How agents are spread over the nodes (ordered by name).
+    #[arg(long, value_enum, default_value = "round-robin")]
+    pub placement: PlacementKind,
+    /// Seconds a node may take to answer one tick before it is dropped.
+    #[arg(long, default_value_t = 30.0)]
+    pub tick_deadline: f64,
+    /// Seconds to wait for all nodes to join.
+    #[arg(long, default_value_t = 600.0)]
+    pub join_timeout: f64,
+    /// When a node disconnects or misses the deadline: move its agents to the other nodes and
+    /// go on (redistribute), or stop the run (stop).
+    #[arg(long, value_enum, default_value = "redistribute")]
+    pub on_node_loss: OnNodeLoss,
+    /// When the last node is lost, run every agent in the coordinator rather than stop (nodes
+    /// that join later take them back).
+    #[arg(long)]
+    pub local_fallback: bool,
+    /// Read the join secret from this file (16 to 512 printable characters) instead of making
+    /// one and printing it.
+    #[arg(long)]
+    pub node_secret_file: Option<PathBuf>,
+    /// Journal every node's action batches, so replay, fork and debrief are exact whatever ran
+    /// the agents (nodes that do not call themselves deterministic are journaled anyway).
+    #[arg(long)]
+    pub journal_actions: bool,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+    /// The most connections open at once on the port (default: 2 per node plus 16, at least 32).
+    #[arg(long)]
+    pub max_connections: Option<usize>,
+    /// Seconds a connection may stay open without presenting the join secret.
+    #[arg(long, default_value_t = 10.0)]
+    pub auth_timeout: f64,
+}
+
+/// TLS for a server's ports: both flags or neither.
+#[derive(clap::Args, Debug)]
+pub struct TlsArgs {
+    /// The server's certificate (chain), PEM; with --tls-key, the ports speak TLS only.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key, PEM.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    fn load(&self) -> anyhow::Result<Option<crate::tls::Tls>> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Ok(Some(crate::tls::Tls::load(cert, key)?)),
+            _ => Ok(None),
+        }
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum RunsCommand {
     /// Details of one run.
@@ -353,18 +422,16 @@ fn new_run(
 pub fn execute(db: &Path, command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Run { scenario, threads, args } => run::run(db, scenario, threads, args),
-        Command::Serve { scenario, listen, nodes, placement, tick_deadline, join_timeout, args } => {
-            let flags = run::ServeFlags { listen, nodes, placement, tick_deadline, join_timeout };
-            run::serve(db, scenario, flags, args)
-        }
-        Command::Exercise { scenario, players, turn, deadline, tick_interval, listen, grpc_listen, args } => {
-            let flags = run::ExerciseFlags { players, turn, deadline, tick_interval, listen, grpc_listen };
+        Command::Serve { scenario, serve, args } => run::serve(db, scenario, serve, args),
+        Command::Exercise { scenario, players, turn, deadline, tick_interval, listen, grpc_listen, tls, args } => {
+            let flags = run::ExerciseFlags { players, turn, deadline, tick_interval, listen, grpc_listen, tls };
             run::exercise(db, scenario, flags, args)
         }
         Command::Check { scenario } => records::check(scenario),
         Command::Runs { show: None } => records::runs(db),
         Command::Runs { show: Some(RunsCommand::Show { run }) } => records::show(db, run),
-        Command::Resume { run, ai, out, quiet } => records::resume(db, run, ai.then_some(out), quiet),
+        Command::Resume { run, ai, out, quiet, serve: false, .. } => records::resume(db, run, ai.then_some(out), quiet),
+        Command::Resume { run, quiet, serve: true, serving, .. } => run::resume_served(db, run, serving, quiet),
         Command::Replay { run, from, to } => records::replay(db, run, from, to),
         Command::Fork { run, at, ticks, seed, events, out, quiet } => {
             let options = crate::history::ForkOptions { seed, events_file: events, ticks, out, progress: !quiet };

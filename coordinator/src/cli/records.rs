@@ -81,7 +81,38 @@ pub(super) fn show(db: &Path, run: u64) -> anyhow::Result<ExitCode> {
     println!("  journal      {} entries", store.journal(id)?.len());
     let last = ticks.last().map(|(t, e)| format!("tick {t}: {}", engine::digest::Digest(e.digest))).unwrap_or_default();
     println!("  digests      {} recorded; last {last}", ticks.len());
+    let decided = store.decision_ticks(id)?;
+    if m.journal_actions || !decided.is_empty() {
+        let every = if m.journal_actions { "every node's" } else { "non-deterministic nodes'" };
+        println!("  decisions    {every} action batches journaled, at {} ticks", decided.len());
+    }
+    for (i, change) in store.placements(id)?.iter().enumerate() {
+        let label = if i == 0 { "  placement   " } else { "              " };
+        println!("{label} {}", describe_placement(change));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One change of placement as `runs show` prints it: from which tick, why, and who runs what
+/// (the agent ranges cut short when long).
+fn describe_placement(change: &crate::hosts::PlacementChange) -> String {
+    let hosts: Vec<String> = change
+        .hosts
+        .iter()
+        .map(|(host, agents)| {
+            let mut ranges = agents.to_string();
+            if ranges.len() > 48 {
+                // Cut at the last whole range that fits.
+                let cut = ranges[..48].rfind(", ").unwrap_or(0);
+                ranges.truncate(cut);
+                ranges.push_str(", ...");
+            }
+            format!("{host}: {} agents ({ranges})", agents.len())
+        })
+        .collect();
+    let recovered =
+        change.recovery_us.map(|us| format!(", recovered in {:.1} ms", us as f64 / 1000.0)).unwrap_or_default();
+    format!("from tick {} ({}{recovered}): {}", change.tick, change.cause, hosts.join("; "))
 }
 
 /// `under_ai`: continue an exercise under AI, into this folder (or the default one).

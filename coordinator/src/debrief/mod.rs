@@ -43,7 +43,7 @@ pub fn collect(store: &Store, run: RunId) -> Result<RunData, HistoryError> {
         for entry in store.live_journal(run)? {
             engine.apply_input(entry.tick, entry.input).map_err(|e| HistoryError::Refused(e.to_string()))?;
         }
-        engine
+        history::replaying(store, run, engine)?
     } else {
         history::engine_at(store, run, first_tick)?.0
     };

@@ -135,7 +135,12 @@ impl Exercise for ExerciseService {
 
 /// Serves `chokepoint.v1.Exercise` (with health and reflection) on `listener` until the
 /// exercise ends.
-pub async fn serve(api: Arc<Api>, listener: tokio::net::TcpListener, shared: Arc<super::Shared>) {
+pub async fn serve(
+    api: Arc<Api>,
+    listener: tokio::net::TcpListener,
+    shared: Arc<super::Shared>,
+    tls: Option<crate::tls::Tls>,
+) {
     use proto::v1::exercise_server::ExerciseServer;
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<ExerciseServer<ExerciseService>>().await;
@@ -150,6 +155,16 @@ pub async fn serve(api: Arc<Api>, listener: tokio::net::TcpListener, shared: Arc
     };
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &tls {
+        crate::tls::install_provider();
+        builder = match builder.tls_config(tls.grpc()) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!("the exercise's gRPC server cannot use TLS: {e}");
+                return;
+            }
+        };
+    }
     let router = match reflection {
         Ok(r) => builder.add_service(health_service).add_service(r),
         Err(e) => {

@@ -1,7 +1,7 @@
 //! An exercise as a library call, the way `serve` is one: [`create`] records the run and makes
 //! the access tokens; [`Exercise::serve`] runs the engine on its own thread and serves the
-//! console (HTTP) and the gRPC interface on the listeners it is given until the exercise ends
-//! or `shutdown` resolves. The `exercise` command only parses its flags, prints and calls these.
+//! console (HTTP) and the gRPC interface on the listeners it is given (over TLS when the options
+//! hold a certificate) until the exercise ends or `shutdown` resolves. The `exercise` command only parses its flags, prints and calls these.
 
 use super::auth::{Role, new_token, token_hash};
 use super::{Api, Game, Setup, Shared};
@@ -24,6 +24,8 @@ pub struct Options {
     /// Where the CSV outputs go.
     pub out: PathBuf,
     pub snapshot_every: u32,
+    /// Serve both ports over TLS with this certificate and key.
+    pub tls: Option<crate::tls::Tls>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -104,8 +106,10 @@ impl Exercise {
         let engine_shared = shared.clone();
         let worker = std::thread::spawn(move || super::play(&engine_shared, sim, &options, Some(&persist)));
         let api = Api::new(shared.clone(), roles);
-        let grpc = tokio::spawn(super::grpc::serve(api.clone(), grpc, shared.clone()));
-        let app = super::http::router(api).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let tls = self.options.tls.clone();
+        let http = crate::tls::HttpListener::new(http, tls.as_ref()).map_err(ExerciseError::Http)?;
+        let grpc = tokio::spawn(super::grpc::serve(api.clone(), grpc, shared.clone(), tls));
+        let app = super::http::router(api).into_make_service_with_connect_info::<crate::tls::Peer>();
         let stop = shared.clone();
         tokio::spawn(async move {
             shutdown.await;

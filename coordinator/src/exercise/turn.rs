@@ -57,10 +57,11 @@ pub fn play(
     options: &RunOptions,
     persist: Option<&Persist>,
 ) -> Result<Outcome, RunError> {
-    let driver = Driver::start(&mut engine, options, persist)?;
+    let hooks = Hooks::default();
+    let driver = Driver::start(&mut engine, options, &hooks, persist)?;
     engine.watch(shared.game().setup.players.clone());
     shared.game().recorded = persist.is_some();
-    let mut w = Worker { shared, engine, driver, persist, hooks: Hooks::default(), last_tick_at: Instant::now() };
+    let mut w = Worker { shared, engine, driver, persist, hooks, last_tick_at: Instant::now() };
     let failure = loop {
         let next = w.next()?;
         let resolving = Instant::now();
