@@ -24,8 +24,8 @@ pub enum HistoryError {
     Refused(String),
     #[error("replay of run {run} diverges at tick {tick}: {detail}")]
     Divergence { run: RunId, tick: u32, detail: String },
-    #[error("cannot cut back the outputs in {dir}: {source}")]
-    Outputs { dir: PathBuf, source: std::io::Error },
+    #[error("cannot cut back the outputs of the run to its snapshot: {0}")]
+    Outputs(#[from] crate::durable::WriteError),
 }
 
 /// The scenario a run ran: its recorded text, with the recorded seed, length and events.
@@ -141,13 +141,15 @@ pub fn replay(store: &Store, run: RunId, from: u32, to: Option<u32>) -> Result<R
     Ok(ReplayReport { from_snapshot: snap, last: to, checked })
 }
 
-/// Continues an interrupted run from its last good snapshot, recording as it goes, and
-/// returns its summary (of the resumed part).
+/// Continues an interrupted run from its last good snapshot, recording as it goes (in the
+/// run's own output folder, wherever it is called from), until it ends or `hooks.stop` is set,
+/// and returns its summary (of the resumed part).
 pub fn resume(
     store: Arc<Store>,
     run: RunId,
     snapshot_every: Option<u32>,
     progress: bool,
+    hooks: &Hooks,
 ) -> Result<(RunMeta, Summary), HistoryError> {
     let meta = store.run(run)?;
     if meta.status == RunStatus::Completed {
@@ -161,31 +163,49 @@ pub fn resume(
     };
     let scenario = Arc::new(scenario_of(&meta)?);
     let mut engine = restore(&store, run, scenario, state)?;
+    store.mark_live(run);
     store.truncate_ticks(run, snap)?;
-    let dir = PathBuf::from(&meta.out_dir);
-    truncate_from(&dir, snap).map_err(|source| HistoryError::Outputs { dir: dir.clone(), source })?;
+    let dir = PathBuf::from(crate::store::absolute(&meta.out_dir));
+    if Path::new(&meta.out_dir).is_relative() {
+        eprintln!(
+            "warning: run {run} recorded its output folder as {} (relative, by an older version); continuing in {}",
+            meta.out_dir,
+            dir.display()
+        );
+    }
+    truncate_from(&dir, snap)?;
     store.update_run(run, |m| {
         m.status = RunStatus::Running;
         m.ticks_done = snap;
         m.error = None;
+        m.out_dir = dir.display().to_string();
     })?;
     let persist = Persist { store: store.clone(), run, snapshot_every: snapshot_every.unwrap_or(meta.snapshot_every) };
     let options = RunOptions { out: Some(dir), progress, append: true };
-    let outcome = drive(&mut engine, &options, &Hooks::default(), Some(&persist))?;
+    let outcome = drive(&mut engine, &options, hooks, Some(&persist))?;
     Ok((store.run(run)?, outcome.summary))
 }
 
+/// What a fork changes: where it branches, and optionally another seed, other events after the
+/// branch (a file of `[[events]]`) and its output folder.
+pub struct ForkRequest<'a> {
+    pub at: u32,
+    pub seed: Option<u64>,
+    pub events_file: Option<&'a Path>,
+    pub out: Option<PathBuf>,
+    pub progress: bool,
+}
+
 /// Starts a new run from tick `at` of `parent`, optionally with another seed and other events
-/// after `at`; records it and runs it to the end. Returns the new run's id and summary.
+/// after `at`; records it and runs it to the end (or until `hooks.stop` is set). Returns the
+/// new run's id and summary.
 pub fn fork(
     store: Arc<Store>,
     parent: RunId,
-    at: u32,
-    seed: Option<u64>,
-    events_file: Option<&Path>,
-    out: Option<PathBuf>,
-    progress: bool,
+    request: ForkRequest<'_>,
+    hooks: &Hooks,
 ) -> Result<(RunId, RunMeta, Summary), HistoryError> {
+    let ForkRequest { at, seed, events_file, out, progress } = request;
     let (engine, parent_meta) = engine_at(&store, parent, at)?;
     let state = engine.state().clone();
     let mut scenario = scenario_of(&parent_meta)?;
@@ -194,9 +214,9 @@ pub fn fork(
     }
     let mut events = None;
     if let Some(path) = events_file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| HistoryError::Refused(format!("cannot read {}: {e}", path.display())))?;
-        let new = scenario::parse_events(&text, &path.display().to_string(), &scenario)?;
+        let file = path.display().to_string();
+        let bytes = crate::scenario_file::read(path, &file)?;
+        let new = scenario::parse_events(scenario::text_of(&bytes, &file)?, &file, &scenario)?;
         if let Some(e) = new.iter().find(|e| e.tick.0 <= at) {
             return Err(HistoryError::Refused(format!(
                 "{}: event {} is at tick {}, which the fork at tick {at} has already passed (events must come after it)",
@@ -225,7 +245,7 @@ pub fn fork(
     };
     let id = store.create_run(&meta)?;
     let out = out.unwrap_or_else(|| PathBuf::from("out").join(format!("{}-run{id}", scenario.name)));
-    store.update_run(id, |m| m.out_dir = out.display().to_string())?;
+    store.update_run(id, |m| m.out_dir = crate::store::absolute(&out.display().to_string()))?;
     // The fork inherits the parent's inputs after the branch point, so a fork without changes
     // is the parent's continuation.
     for entry in store.journal(parent)?.into_iter().filter(|e| e.tick > at) {
@@ -235,7 +255,7 @@ pub fn fork(
     let mut engine = restore(&store, id, Arc::new(scenario), state)?;
     let persist = Persist { store: store.clone(), run: id, snapshot_every: meta.snapshot_every };
     let options = RunOptions { out: Some(out), progress, append: false };
-    let outcome = drive(&mut engine, &options, &Hooks::default(), Some(&persist))?;
+    let outcome = drive(&mut engine, &options, hooks, Some(&persist))?;
     Ok((id, store.run(id)?, outcome.summary))
 }
 

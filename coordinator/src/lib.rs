@@ -12,6 +12,7 @@
 
 pub mod cli;
 pub mod debrief;
+pub mod durable;
 pub mod exercise;
 pub mod history;
 pub mod hosts;
@@ -22,6 +23,7 @@ pub mod rows;
 pub mod run;
 pub mod scenario_file;
 pub mod serve;
+pub mod signals;
 pub mod sim;
 pub mod store;
 pub mod sweep;

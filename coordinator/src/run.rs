@@ -1,6 +1,7 @@
 //! The embedded run: one process, every agent on a local host, outputs to a folder. This is what
 //! `chokepoint run` does; tests and benchmarks call it too.
 
+use crate::durable::WriteError;
 use crate::metrics::Latency;
 use crate::output::{CsvOutputs, Summary};
 use crate::sim::{Sim, StepError};
@@ -62,8 +63,9 @@ pub enum RunError {
     Step(#[from] StepError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("cannot write outputs to {path}: {source}")]
-    Output { path: PathBuf, source: std::io::Error },
+    /// An output file that could not be written (a full disk, a removed folder): it is named.
+    #[error(transparent)]
+    Output(#[from] WriteError),
 }
 
 /// Runs a scenario to the end in this process and returns its summary.
@@ -73,36 +75,47 @@ pub fn run_embedded(scenario: Arc<Scenario>, options: &RunOptions) -> Result<Sum
 }
 
 /// Steps an engine to the end (or until `hooks.stop` is set), writing outputs, recording
-/// latency and collecting the summary. On an engine error the outputs of every completed tick
-/// are flushed before the error is returned.
+/// latency and collecting the summary. On any error (the engine's, an output file's, the
+/// store's) the outputs of every completed tick are flushed and the run is recorded as failed,
+/// with the error, before the error is returned.
 pub fn drive(
     engine: &mut Sim,
     options: &RunOptions,
     hooks: &Hooks,
     persist: Option<&Persist>,
 ) -> Result<Outcome, RunError> {
-    let mut driver = Driver::start(engine, options, persist)?;
+    let mut driver = match Driver::start(engine, options, persist) {
+        Ok(d) => d,
+        Err(e) => {
+            record_failure(persist, &e);
+            return Err(e);
+        }
+    };
     let mut failure = None;
     while !engine.is_finished() && !hooks.stop.load(Ordering::Relaxed) {
-        driver.take_injects(engine, hooks, persist)?;
-        if let Err(e) = driver.step(engine, hooks, persist) {
-            match e {
-                RunError::Step(e) => {
-                    failure = Some(e);
-                    break;
-                }
-                other => return Err(other),
-            }
+        if let Err(e) = driver.take_injects(engine, hooks, persist).and_then(|()| driver.step(engine, hooks, persist)) {
+            failure = Some(e);
+            break;
         }
     }
     driver.finish(engine, persist, failure)
+}
+
+/// Records, as far as the store still can, that a run failed and why.
+fn record_failure(persist: Option<&Persist>, e: &RunError) {
+    if let Some(p) = persist {
+        let _ = p.store.update_run(p.run, |m| {
+            m.status = RunStatus::Failed;
+            m.error = Some(e.to_string());
+        });
+        let _ = p.store.flush();
+    }
 }
 
 /// One run's outputs, records and summary, tick by tick: what `drive` loops over, and what an
 /// exercise steps turn by turn.
 pub struct Driver {
     scenario: Arc<Scenario>,
-    out_dir: Option<PathBuf>,
     outputs: Option<CsvOutputs>,
     summary: Summary,
     bar: indicatif::ProgressBar,
@@ -117,10 +130,7 @@ impl Driver {
         // A recorded run keeps each tick's part digests, made from the digest's own encoding.
         engine.engine.record_parts(persist.is_some());
         let outputs = match &options.out {
-            Some(dir) => Some(
-                CsvOutputs::open(dir, &scenario, options.append)
-                    .map_err(|source| RunError::Output { path: dir.clone(), source })?,
-            ),
+            Some(dir) => Some(CsvOutputs::open(dir, &scenario, options.append)?),
             None => None,
         };
         let mut journal_seq = 0u32;
@@ -145,15 +155,15 @@ impl Driver {
             indicatif::ProgressBar::hidden()
         };
         let summary = Summary::new(&scenario);
-        Ok(Driver { scenario, out_dir: options.out.clone(), outputs, summary, bar, journal_seq })
+        Ok(Driver { scenario, outputs, summary, bar, journal_seq })
     }
 
     /// Runs one tick and records it (outputs, digests, snapshots), returning its record.
     pub fn step(&mut self, engine: &mut Sim, hooks: &Hooks, persist: Option<&Persist>) -> Result<(), RunError> {
         let (record, times) = engine.step_timed()?;
         let started = Instant::now();
-        if let (Some(out), Some(dir)) = (self.outputs.as_mut(), &self.out_dir) {
-            out.write(&self.scenario, &record).map_err(|source| RunError::Output { path: dir.clone(), source })?;
+        if let Some(out) = self.outputs.as_mut() {
+            out.write(&self.scenario, &record)?;
         }
         if let Some(p) = persist {
             let state = engine.state();
@@ -162,8 +172,9 @@ impl Driver {
             let next = state.tick.0;
             if next.is_multiple_of(p.snapshot_every.max(1)) || engine.is_finished() {
                 if let Some(out) = self.outputs.as_mut() {
-                    // Outputs on disk must cover every snapshotted tick, so a resume can trust them.
-                    out.flush().map_err(|e| RunError::Output { path: out.dir().to_path_buf(), source: e })?;
+                    // Outputs on disk must cover every snapshotted tick, so a resume can trust
+                    // them, even after a power cut.
+                    out.flush(true)?;
                 }
                 p.store.put_snapshot(p.run, next, state)?;
                 p.store.update_run(p.run, |m| m.ticks_done = next)?;
@@ -213,17 +224,20 @@ impl Driver {
         Ok(())
     }
 
-    /// Flushes the outputs, records how the run ended, and returns its summary (or the engine
-    /// failure that ended it).
+    /// Flushes the outputs, records how the run ended, and returns its summary (or the failure
+    /// that ended it).
     pub fn finish(
         self,
         engine: &Sim,
         persist: Option<&Persist>,
-        failure: Option<StepError>,
+        mut failure: Option<RunError>,
     ) -> Result<Outcome, RunError> {
         self.bar.finish_and_clear();
-        if let (Some(out), Some(dir)) = (self.outputs, &self.out_dir) {
-            out.finish().map_err(|source| RunError::Output { path: dir.clone(), source })?;
+        if let Some(out) = self.outputs {
+            // After a write error the file may refuse its buffer again; the first error stands.
+            if let Err(e) = out.finish() {
+                failure.get_or_insert(e.into());
+            }
         }
         let status = match (&failure, engine.is_finished()) {
             (Some(_), _) => RunStatus::Failed,
@@ -233,15 +247,22 @@ impl Driver {
         if let Some(p) = persist {
             let ticks_done = engine.state().tick.0;
             let error = failure.as_ref().map(|e| e.to_string());
-            p.store.update_run(p.run, |m| {
-                m.status = status;
-                m.ticks_done = ticks_done;
-                m.error = error;
-            })?;
-            p.store.flush()?;
+            let recorded = p
+                .store
+                .update_run(p.run, |m| {
+                    m.status = status;
+                    m.ticks_done = ticks_done;
+                    m.error = error;
+                })
+                .and_then(|_| p.store.flush());
+            // When the store itself failed, recording that may fail too: the first error is
+            // the one to report (and the run then shows as ended with its process).
+            if let (Err(e), None) = (recorded, &failure) {
+                failure = Some(e.into());
+            }
         }
         match failure {
-            Some(e) => Err(e.into()),
+            Some(e) => Err(e),
             None => Ok(Outcome { completed: engine.is_finished(), summary: self.summary }),
         }
     }

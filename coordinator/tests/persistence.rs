@@ -68,10 +68,26 @@ fn a_killed_run_resumes_to_the_same_bits() {
     let _ = child.wait();
     assert!(digests(&crashed).len() < 300, "the run was killed before it finished");
 
+    // No process runs it any more, and `runs` says so, and how to continue it.
     let runs = ok(&chokepoint(&db, &["runs"]));
-    assert!(runs.lines().any(|l| l.trim_start().starts_with("2 ") && l.contains("running")), "{runs}");
-    let resumed = ok(&chokepoint(&db, &["resume", "2", "--quiet"]));
+    assert!(
+        runs.lines().any(|l| l.trim_start().starts_with("2 ") && l.contains("interrupted (process ended)")),
+        "{runs}"
+    );
+    assert!(runs.contains("resume 2`"), "{runs}");
+    // Resumed from another folder, it continues its own outputs (recorded as an absolute path).
+    let elsewhere = root.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let resumed = Command::new(env!("CARGO_BIN_EXE_chokepoint"))
+        .current_dir(&elsewhere)
+        .arg("--db")
+        .arg(&db)
+        .args(["resume", "2", "--quiet"])
+        .output()
+        .expect("resume");
+    let resumed = ok(&resumed);
     assert!(resumed.contains("resumed to tick 300 (completed)"), "{resumed}");
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0, "resume wrote outputs where it was started");
     for f in
         ["digests.csv", "markets.csv", "trades.csv", "stockpiles.csv", "shortages.csv", "events.csv", "nations.csv"]
     {
@@ -185,25 +201,29 @@ fn locked_and_corrupted_databases_get_clear_errors() {
     ));
     {
         let _held = Store::open(&db).expect("open");
-        let out = chokepoint(&db, &["runs"]);
+        let out = chokepoint(&db, &["replay", "1"]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success());
-        assert!(stderr.contains("in use by another process"), "{stderr}");
+        assert!(stderr.contains(&format!("is in use by process {}", std::process::id())), "{stderr}");
         assert!(!stderr.contains("panicked"));
     }
     ok(&chokepoint(&db, &["runs"]));
-    // Overwrite the start of sled's data file.
+    // Overwrite the start of sled's data file: the database is refused in one sentence, and
+    // left byte for byte as it was.
     let data = db.join("db");
     let mut bytes = std::fs::read(&data).unwrap();
     for (i, b) in bytes.iter_mut().take(4096).enumerate() {
         *b = (i * 7 + 13) as u8;
     }
     std::fs::write(&data, bytes).unwrap();
+    let damaged = common::files(&db);
     let out = chokepoint(&db, &["runs"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("corrupted") || stderr.contains("database error"), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains(&format!("the database at {} is damaged", db.display())), "{stderr}");
+    assert!(stderr.contains("db salvage"), "{stderr}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("Some("), "{stderr}");
+    assert!(common::files(&db) == damaged, "reading a damaged database changed it");
     let _ = std::fs::remove_dir_all(root);
 }
 

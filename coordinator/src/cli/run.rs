@@ -4,7 +4,7 @@ use super::{RunArgs, announce, default_out, new_run, open_store, prepare, second
 use crate::exercise::{self, Setup};
 use crate::run::{Hooks, Persist, RunOptions, drive};
 use crate::serve::{self, PlacementKind, ServeError, ServeOptions};
-use crate::store::RunStatus;
+use crate::store::{RunId, RunStatus};
 use anyhow::Context;
 use engine::scenario;
 use std::path::{Path, PathBuf};
@@ -14,7 +14,7 @@ use std::sync::Arc;
 pub(super) fn run(db: &Path, scenario: PathBuf, threads: Option<u16>, args: RunArgs) -> anyhow::Result<ExitCode> {
     let RunArgs { seed, ticks, out, snapshot_every, quiet } = args;
     let s = prepare(&scenario, seed, ticks)?;
-    let store = open_store(db)?;
+    let (store, _live) = open_store(db)?;
     let out = out.unwrap_or_else(|| default_out(&s));
     let run = new_run(&store, &s, &scenario, &out, snapshot_every, "embedded".into())?;
     announce(&s, &out);
@@ -26,11 +26,28 @@ pub(super) fn run(db: &Path, scenario: PathBuf, threads: Option<u16>, args: RunA
     };
     let persist = Persist { store: store.clone(), run, snapshot_every };
     let options = RunOptions { out: Some(out.clone()), progress: !quiet, append: false };
-    let outcome = drive(&mut engine, &options, &Hooks::default(), Some(&persist))
+    let watch = crate::signals::Watch::start();
+    let hooks = Hooks { stop: watch.stop.clone(), ..Hooks::default() };
+    let outcome = drive(&mut engine, &options, &hooks, Some(&persist))
         .with_context(|| format!("run {run} of {} with seed {} failed", s.name, s.seed))?;
     print!("{}", outcome.summary.render(&s));
     println!("Run {run}, seed {}; outputs in {}; recorded in {}", s.seed, out.display(), db.display());
-    Ok(ExitCode::SUCCESS)
+    Ok(stopped(&watch, run, outcome.completed, outcome.summary.ticks, db))
+}
+
+/// The exit status of a run that has ended: success, or for one stopped by a signal the
+/// signal's status, after saying how to continue it.
+pub(super) fn stopped(watch: &crate::signals::Watch, run: RunId, completed: bool, ticks: u32, db: &Path) -> ExitCode {
+    if completed {
+        return ExitCode::SUCCESS;
+    }
+    let signal = watch.signal().unwrap_or(crate::signals::Signal::Interrupt);
+    eprintln!(
+        "Run {run} interrupted by {} after {ticks} more ticks; its outputs are flushed and it is recorded as interrupted; continue it with `chokepoint --db {} resume {run}`",
+        signal.name(),
+        db.display()
+    );
+    ExitCode::from(signal.exit_code())
 }
 
 /// How a served run is placed and timed.
@@ -47,7 +64,7 @@ pub(super) fn serve(db: &Path, scenario: PathBuf, flags: ServeFlags, args: RunAr
     let RunArgs { seed, ticks, out, snapshot_every, quiet } = args;
     anyhow::ensure!(nodes >= 1, "--nodes must be at least 1");
     let s = prepare(&scenario, seed, ticks)?;
-    let store = open_store(db)?;
+    let (store, _live) = open_store(db)?;
     let out = out.unwrap_or_else(|| default_out(&s));
     let run = new_run(&store, &s, &scenario, &out, snapshot_every, format!("served on {nodes} nodes"))?;
     let options = ServeOptions {
@@ -89,9 +106,14 @@ async fn serve_main(
     println!("Run {} listening on {addr}; waiting for {} agent node(s):", options.run_id, options.nodes);
     println!("  agent-node --coordinator http://{addr}");
     let s = Arc::new(s);
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
+    let got = Arc::new(std::sync::Mutex::new(None));
+    let seen = got.clone();
+    let mut signals = crate::signals::Listener::new();
+    let shutdown = async move {
+        let signal = signals.next().await;
+        *crate::run::lock(&seen) = Some(signal);
     };
+    let code = move || crate::run::lock(&got).map_or(130, crate::signals::Signal::exit_code);
     let run_id = options.run_id.clone();
     match serve::serve(listener, s.clone(), options, shutdown).await {
         Ok(report) => {
@@ -111,12 +133,12 @@ async fn serve_main(
                     report.ticks,
                     out.display()
                 );
-                Ok(ExitCode::from(130))
+                Ok(ExitCode::from(code()))
             }
         }
         Err(ServeError::Interrupted) => {
             eprintln!("interrupted before the run started");
-            Ok(ExitCode::from(130))
+            Ok(ExitCode::from(code()))
         }
         Err(e) => Err(anyhow::Error::new(e).context(format!(
             "run {run_id} of {} with seed {} failed; outputs of completed ticks are in {}",
@@ -151,7 +173,7 @@ pub(super) fn exercise(db: &Path, scenario: PathBuf, flags: ExerciseFlags, args:
         anyhow::ensure!(!players.contains(&n), "--players: {} is named twice", code.trim());
         players.push(n);
     }
-    let store = open_store(db)?;
+    let (store, _live) = open_store(db)?;
     let out = out.unwrap_or_else(|| default_out(&s));
     let setup = Setup { players, turn_ticks: flags.turn, deadline, tick_interval };
     let options =
@@ -187,8 +209,15 @@ pub(super) fn exercise(db: &Path, scenario: PathBuf, flags: ExerciseFlags, args:
     }
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
+    let got = Arc::new(std::sync::Mutex::new(None));
+    let seen = got.clone();
+    let mut signals = {
+        let _entered = runtime.enter();
+        crate::signals::Listener::new()
+    };
+    let shutdown = async move {
+        let signal = signals.next().await;
+        *crate::run::lock(&seen) = Some(signal);
     };
     let outcome =
         runtime.block_on(ex.serve(http, grpc, shutdown)).with_context(|| format!("exercise run {run} failed"))?;
@@ -198,5 +227,11 @@ pub(super) fn exercise(db: &Path, scenario: PathBuf, flags: ExerciseFlags, args:
         out.display(),
         db.display()
     );
-    Ok(ExitCode::SUCCESS)
+    match *crate::run::lock(&got) {
+        Some(signal) if !outcome.completed => {
+            eprintln!("Exercise run {run} stopped by {}; it is recorded as interrupted", signal.name());
+            Ok(ExitCode::from(signal.exit_code()))
+        }
+        Some(_) | None => Ok(ExitCode::SUCCESS),
+    }
 }
