@@ -275,7 +275,9 @@ pub enum DbCommand {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let default_level = if matches!(cli.command, Command::Serve { .. }) { "info" } else { "warn" };
+    // sled logs its own errors in its own words; they reach the user as one sentence each,
+    // through the store, so its log is off unless CHOKEPOINT_LOG asks for it.
+    let default_level = if matches!(cli.command, Command::Serve { .. }) { "info,sled=off" } else { "warn,sled=off" };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CHOKEPOINT_LOG").unwrap_or_else(|_| default_level.into()),

@@ -74,7 +74,7 @@ pub(super) fn fork(
 
 /// `db check`: every run's verdict; exits non-zero when any run is not intact.
 pub(super) fn db_check(db: &Path) -> anyhow::Result<ExitCode> {
-    let store = Store::open_for_check(db)?;
+    let store = Store::open_read(db)?;
     if let Some(notice) = store.notice() {
         eprintln!("{notice}");
     }
@@ -117,7 +117,7 @@ pub(super) fn db_salvage(db: &Path, out: PathBuf) -> anyhow::Result<ExitCode> {
         "{} already exists; salvage writes a new database, so give a path that does not exist yet",
         out.display()
     );
-    let store = Store::open_for_check(db)?;
+    let store = Store::open_read(db)?;
     if let Some(notice) = store.notice() {
         eprintln!("{notice}");
     }

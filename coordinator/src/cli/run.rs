@@ -87,6 +87,8 @@ async fn serve_main(
     out: &Path,
     db: &Path,
 ) -> anyhow::Result<ExitCode> {
+    // Listening for signals before anything is printed, so none can end the process unhandled.
+    let mut signals = crate::signals::Listener::new();
     let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -108,7 +110,6 @@ async fn serve_main(
     let s = Arc::new(s);
     let got = Arc::new(std::sync::Mutex::new(None));
     let seen = got.clone();
-    let mut signals = crate::signals::Listener::new();
     let shutdown = async move {
         let signal = signals.next().await;
         *crate::run::lock(&seen) = Some(signal);
@@ -189,6 +190,11 @@ pub(super) fn exercise(db: &Path, scenario: PathBuf, flags: ExerciseFlags, args:
             .with_context(|| format!("cannot listen on {}", flags.grpc_listen))?;
         anyhow::Ok((http, grpc))
     })?;
+    // Listening for signals before anything is printed, so none can end the process unhandled.
+    let mut signals = {
+        let _entered = runtime.enter();
+        crate::signals::Listener::new()
+    };
     let (run, s) = (ex.run, ex.scenario.clone());
     println!(
         "Exercise: {} (run {run}), {} ticks, turns of {} ticks, deadline {}s; outputs in {}",
@@ -211,10 +217,6 @@ pub(super) fn exercise(db: &Path, scenario: PathBuf, flags: ExerciseFlags, args:
     let _ = std::io::stdout().flush();
     let got = Arc::new(std::sync::Mutex::new(None));
     let seen = got.clone();
-    let mut signals = {
-        let _entered = runtime.enter();
-        crate::signals::Listener::new()
-    };
     let shutdown = async move {
         let signal = signals.next().await;
         *crate::run::lock(&seen) = Some(signal);

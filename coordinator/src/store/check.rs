@@ -12,7 +12,6 @@
 
 use super::{JRNL, RunId, RunMeta, RunStatus, SNAP, Store, StoreError, TEXT, TICK, TickEntry};
 use super::{decode_snapshot, run_prefix, tick_key, tick_of};
-use std::path::Path;
 
 /// What a run's records are worth.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,6 +33,8 @@ pub struct RunHealth {
     /// Its record, when readable.
     pub meta: Option<RunMeta>,
     pub health: Health,
+    /// The ticks of its readable snapshots.
+    pub snapshots: Vec<u32>,
 }
 
 /// One run copied by `salvage`: up to which tick, and whether whole.
@@ -57,28 +58,6 @@ struct Findings {
 }
 
 impl Store {
-    /// Opens the database at `path` for `db check` and `db salvage`: read from a copy when it
-    /// is not known to be intact and, when sled cannot open that copy, from copies it is given
-    /// a better chance with (without its index files, rebuilt then from its log; with a fresh
-    /// configuration file as well). The original is never written.
-    pub fn open_for_check(path: &Path) -> Result<Store, StoreError> {
-        match Store::open_read(path) {
-            Err(StoreError::Damaged { detail, .. }) => {
-                let opened = super::open::open_rebuilt(path)
-                    .map_err(|_| StoreError::Damaged { path: path.to_path_buf(), detail })?;
-                Ok(Store {
-                    db: opened.db,
-                    path: path.to_path_buf(),
-                    condition: opened.condition,
-                    notice: opened.notice,
-                    live: Default::default(),
-                    closer: opened.closer,
-                })
-            }
-            other => other,
-        }
-    }
-
     /// Every run's verdict, in id order.
     pub fn check(&self) -> Result<Vec<RunHealth>, StoreError> {
         Ok(self.run_records()?.into_iter().map(|(id, meta)| self.check_run(id, meta)).collect())
@@ -88,21 +67,23 @@ impl Store {
         let meta = match meta {
             Ok(m) => m,
             Err(e) => {
-                return RunHealth { run, meta: None, health: Health::Lost(format!("its record is unreadable: {e}")) };
+                let health = Health::Lost(format!("its record is unreadable: {e}"));
+                return RunHealth { run, meta: None, health, snapshots: Vec::new() };
             }
         };
+        let findings = self.findings(run, &meta);
         let health = match self.run(run) {
             Ok(m) if m.scenario_text.is_empty() => Health::Lost("its scenario's text is missing".into()),
-            Ok(_) => verdict(&meta, &self.findings(run, &meta)),
+            Ok(_) => verdict(&meta, &findings),
             Err(e) => Health::Lost(format!("its scenario's text is unreadable: {e}")),
         };
-        RunHealth { run, meta: Some(meta), health }
+        RunHealth { run, meta: Some(meta), health, snapshots: findings.good_snapshots }
     }
 
     /// Reads every snapshot, tick entry and journal entry of `run` on its own.
     fn findings(&self, run: RunId, meta: &RunMeta) -> Findings {
         let mut f = Findings::default();
-        for t in self.snapshot_ticks_probed(run, meta) {
+        for t in self.snapshot_ticks(run).unwrap_or_default() {
             match self.db.get(tick_key(SNAP, run, t)) {
                 Ok(Some(bytes)) => match decode_snapshot(&bytes) {
                     Ok(_) => f.good_snapshots.push(t),
@@ -142,20 +123,6 @@ impl Store {
         f
     }
 
-    /// The ticks `run` has snapshots at: from a scan of their keys, or when that fails, every
-    /// tick one would have been taken at.
-    fn snapshot_ticks_probed(&self, run: RunId, meta: &RunMeta) -> Vec<u32> {
-        if let Ok(ticks) = self.snapshot_ticks(run) {
-            return ticks;
-        }
-        let first = meta.parent.map_or(0, |(_, at)| at);
-        let every = meta.snapshot_every.max(1);
-        let mut ticks: Vec<u32> = (first..=meta.ticks_done).filter(|t| *t == first || t % every == 0).collect();
-        ticks.push(meta.ticks_done);
-        ticks.dedup();
-        ticks
-    }
-
     /// Copies every run that is not lost into `into`, a new database: an intact run whole, a
     /// recoverable one cut back to its good snapshot (and recorded as interrupted, so `resume`
     /// continues it). Run ids are kept, so forks still name their parents.
@@ -164,9 +131,9 @@ impl Store {
         let mut last = 0;
         for health in self.check()? {
             let copied = match (&health.health, &health.meta) {
-                (Health::Intact, Some(meta)) => Some(self.copy_run(into, health.run, meta, None)?),
+                (Health::Intact, Some(meta)) => Some(self.copy_run(into, &health, meta, None)?),
                 (Health::Recoverable { snapshot, .. }, Some(meta)) => {
-                    Some(self.copy_run(into, health.run, meta, Some(*snapshot))?)
+                    Some(self.copy_run(into, &health, meta, Some(*snapshot))?)
                 }
                 (Health::Lost(_), _) | (_, None) => None,
             };
@@ -180,9 +147,12 @@ impl Store {
         Ok(out)
     }
 
-    /// Copies one run's readable records, up to the snapshot at `cut` when given.
-    fn copy_run(&self, into: &Store, run: RunId, meta: &RunMeta, cut: Option<u32>) -> Result<Salvaged, StoreError> {
-        let keep = |t: u32| cut.is_none_or(|c| t <= c);
+    /// Copies one run's readable records, up to the snapshot at `cut` when given: its record
+    /// and scenario text, the digests of the ticks before the cut, its good snapshots and its
+    /// readable journal entries up to it. Records are asked for one by one (a scan stops at
+    /// the first damaged one).
+    fn copy_run(&self, into: &Store, h: &RunHealth, meta: &RunMeta, cut: Option<u32>) -> Result<Salvaged, StoreError> {
+        let run = h.run;
         let mut copied = meta.clone();
         if let Some(c) = cut {
             copied.ticks_done = c;
@@ -191,24 +161,29 @@ impl Store {
             }
             copied.error = Some(format!("salvaged from the snapshot at tick {c}; later records were damaged"));
         }
+        let put = |key: Vec<u8>, value: sled::IVec| into.db.insert(key, value).map(|_| ()).map_err(|e| into.err(e));
         let text = self.run(run)?.scenario_text;
-        into.db.insert(run_prefix(TEXT, run), text.as_bytes()).map_err(|e| into.err(e))?;
+        put(run_prefix(TEXT, run), text.as_bytes().into())?;
         into.put_run(run, &copied)?;
-        for prefix in [TICK, SNAP, JRNL] {
-            for key in self.db.scan_prefix(run_prefix(prefix, run)).keys().flatten() {
-                let tick = tick_of(&key, prefix.len());
-                // Digests are kept for the ticks before the cut; snapshots and inputs up to it.
-                let wanted = if prefix == TICK { cut.is_none_or(|c| tick < c) } else { keep(tick) };
-                let value = self.db.get(&key).ok().flatten();
-                let readable = match (prefix, &value) {
-                    (_, None) => false,
-                    (p, Some(v)) if p == SNAP => decode_snapshot(v).is_ok(),
-                    (p, Some(v)) if p == TICK => postcard::from_bytes::<TickEntry>(v).is_ok(),
-                    (_, Some(v)) => serde_json::from_slice::<super::JournalEntry>(v).is_ok(),
-                };
-                if let (true, true, Some(v)) = (wanted, readable, value) {
-                    into.db.insert(key, v).map_err(|e| into.err(e))?;
-                }
+        let first = meta.parent.map_or(0, |(_, at)| at);
+        for t in first..cut.unwrap_or(meta.ticks_done) {
+            if let Ok(Some(v)) = self.db.get(tick_key(TICK, run, t))
+                && postcard::from_bytes::<TickEntry>(&v).is_ok()
+            {
+                put(tick_key(TICK, run, t), v)?;
+            }
+        }
+        for &t in h.snapshots.iter().filter(|t| cut.is_none_or(|c| **t <= c)) {
+            if let Ok(Some(v)) = self.db.get(tick_key(SNAP, run, t)) {
+                put(tick_key(SNAP, run, t), v)?;
+            }
+        }
+        let keys: Vec<sled::IVec> = self.db.scan_prefix(run_prefix(JRNL, run)).keys().map_while(Result::ok).collect();
+        for key in keys.into_iter().filter(|k| cut.is_none_or(|c| tick_of(k, JRNL.len()) <= c)) {
+            if let Ok(Some(v)) = self.db.get(&key)
+                && serde_json::from_slice::<super::JournalEntry>(&v).is_ok()
+            {
+                put(key.to_vec(), v)?;
             }
         }
         Ok(Salvaged { run, ticks_done: copied.ticks_done, whole: cut.is_none() })

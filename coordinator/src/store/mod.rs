@@ -263,13 +263,32 @@ fn locked_words(path: &Path, holder: Option<&Holder>) -> String {
 /// What a sled error means, as the end of a sentence about the database's file.
 pub(crate) fn sled_words(e: &sled::Error) -> String {
     match e {
-        sled::Error::Io(io) => format!("could not be read or written ({io})"),
+        sled::Error::Io(io) => format!("could not be read or written: {}", io_words(io)),
         sled::Error::Corruption { .. } => {
             "holds a damaged record (one whose checksum does not match what was written)".to_string()
         }
         sled::Error::CollectionNotFound(_) => "lacks a part this program expects".to_string(),
         sled::Error::Unsupported(why) => format!("cannot do what was asked ({why})"),
         sled::Error::ReportableBug(why) => format!("is in a state sled does not expect ({why})"),
+    }
+}
+
+/// An I/O error in words. sled hands some errors on as the debug text of the original
+/// (`Os { code: 28, kind: StorageFull, message: "No space left on device" }`), which is put
+/// back into the usual form, "No space left on device (os error 28)".
+fn io_words(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    if e.raw_os_error().is_some() {
+        return text;
+    }
+    let field = |name: &str| {
+        text.split(&format!("{name}: "))
+            .nth(1)
+            .map(|rest| rest.split([',', '}']).next().unwrap_or("").trim().to_string())
+    };
+    match (field("message"), field("code")) {
+        (Some(message), Some(code)) => format!("{} (os error {code})", message.trim_matches(['"', '\\'])),
+        _ => text,
     }
 }
 
@@ -543,12 +562,34 @@ impl Store {
     }
 
     /// The ticks at which `run` has snapshots.
+    ///
+    /// A scan of the keys reads the snapshots themselves, so one damaged snapshot ends it; the
+    /// ticks are then found by asking for every tick a snapshot would have been taken at.
     pub fn snapshot_ticks(&self, run: RunId) -> Result<Vec<u32>, StoreError> {
-        self.db
-            .scan_prefix(run_prefix(SNAP, run))
-            .keys()
-            .map(|k| k.map(|k| tick_of(&k, SNAP.len())).map_err(|e| self.err(e)))
-            .collect()
+        let scanned: Result<Vec<u32>, sled::Error> =
+            self.db.scan_prefix(run_prefix(SNAP, run)).keys().map(|k| k.map(|k| tick_of(&k, SNAP.len()))).collect();
+        match scanned {
+            Ok(ticks) => Ok(ticks),
+            Err(e) => match self.record(run) {
+                Ok(meta) => Ok(self.probe_snapshots(run, &meta)),
+                Err(_) => Err(self.err(e)),
+            },
+        }
+    }
+
+    /// The ticks among those `run` would have snapshots at where there is one (readable or
+    /// not): its first tick, every multiple of its snapshot interval up to one interval past
+    /// its last recorded tick, and its end.
+    fn probe_snapshots(&self, run: RunId, meta: &RunMeta) -> Vec<u32> {
+        let first = meta.parent.map_or(0, |(_, at)| at);
+        let every = meta.snapshot_every.max(1);
+        let last = meta.ticks_done.saturating_add(every).min(meta.ticks);
+        let mut ticks: Vec<u32> = (first..=last).filter(|t| *t == first || t % every == 0).collect();
+        ticks.extend([meta.ticks_done, meta.ticks]);
+        ticks.sort_unstable();
+        ticks.dedup();
+        ticks.retain(|t| !matches!(self.db.get(tick_key(SNAP, run, *t)), Ok(None)));
+        ticks
     }
 
     /// The latest readable snapshot at or before `tick`. Corrupted ones are skipped with a

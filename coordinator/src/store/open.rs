@@ -100,6 +100,7 @@ impl Drop for Closer {
 /// Opens the database at `path` for `access` (see the module's description).
 pub(super) fn open(path: &Path, access: Access) -> Result<Opened, StoreError> {
     finish_interrupted_repair(path);
+    remove_abandoned_copies(path);
     // A process that has just closed the database may not have let go of it yet: retry for a
     // moment, unless the holder is a running process (which keeps it for as long as it runs).
     let deadline = Instant::now() + Duration::from_secs(2);
@@ -140,26 +141,35 @@ fn open_a_copy(path: &Path, access: Access, condition: Condition, lock: Option<F
         }
     };
     let kind = if access == Access::Read { "reading" } else { "repairing" };
-    let copy = sibling(path, &format!("{kind}-{}", std::process::id()));
-    copy_tree(path, &copy).map_err(|e| {
+    let mut copy = sibling(path, &format!("{kind}-{}", std::process::id()));
+    if let Err(e) = copy_tree(path, &copy) {
         let _ = std::fs::remove_dir_all(&copy);
-        StoreError::Copy { path: path.to_path_buf(), detail: e.to_string() }
-    })?;
-    let db = match sled_open(&copy) {
-        Ok(db) => db,
-        Err(e) => {
+        // A copy only to be read may go anywhere: beside the database first (the same disk),
+        // else the temporary folder (when that disk is full).
+        let elsewhere = std::env::temp_dir().join(format!("chokepoint-{kind}-{}", std::process::id()));
+        if access == Access::Write || copy_tree(path, &elsewhere).is_err() {
+            let _ = std::fs::remove_dir_all(&elsewhere);
+            return Err(StoreError::Copy { path: path.to_path_buf(), detail: e.to_string() });
+        }
+        copy = elsewhere;
+    }
+    let (db, how) = match sled_open(&copy) {
+        Ok(db) => (db, ""),
+        Err(StoreError::Damaged { detail, .. } | StoreError::Sled { detail, .. }) => match rebuilt(path, &copy) {
+            Some(opened) => opened,
+            None => {
+                let _ = std::fs::remove_dir_all(&copy);
+                return Err(StoreError::Damaged { path: path.to_path_buf(), detail });
+            }
+        },
+        Err(other) => {
             let _ = std::fs::remove_dir_all(&copy);
-            return Err(match e {
-                StoreError::Damaged { detail, .. } | StoreError::Sled { detail, .. } => {
-                    StoreError::Damaged { path: path.to_path_buf(), detail }
-                }
-                other => other,
-            });
+            return Err(other);
         }
     };
     if access == Access::Read {
         let notice = format!(
-            "note: the database at {} {why}; reading a copy and leaving it as it is (`chokepoint --db {} db check` checks every run)",
+            "note: the database at {} {why}; reading a copy{how} and leaving it as it is (`chokepoint --db {} db check` checks every run)",
             path.display(),
             path.display()
         );
@@ -187,7 +197,7 @@ fn open_a_copy(path: &Path, access: Access, condition: Condition, lock: Option<F
     drop(lock);
     let mut opened = open(path, Access::Write)?;
     opened.notice = Some(format!(
-        "warning: the database at {} {why}; sled repaired a copy, which is now the database, and the original is kept as it was in {} (remove it once it is no longer needed)",
+        "warning: the database at {} {why}; sled repaired a copy{how}, which is now the database, and the original is kept as it was in {} (remove it once it is no longer needed)",
         path.display(),
         kept.display()
     ));
@@ -195,42 +205,31 @@ fn open_a_copy(path: &Path, access: Access, condition: Condition, lock: Option<F
     Ok(opened)
 }
 
-/// For a database sled cannot open even as a copy: copies it is given a better chance with,
-/// tried in turn — without its index (`snap.*` files), which sled then rebuilds from its log,
-/// and with a fresh configuration file as well (`conf`, which holds nothing but sled's
-/// defaults). The copy that opens is read and removed; the original is never written.
-pub(super) fn open_rebuilt(path: &Path) -> Result<Opened, StoreError> {
-    let copy = sibling(path, &format!("rebuilding-{}", std::process::id()));
-    let mut last = StoreError::Damaged { path: path.to_path_buf(), detail: "it could not be copied".into() };
+/// For a database sled cannot open even as a copy: fresh copies it is given a better chance
+/// with, tried in turn — without its index (`snap.*` files), which sled then rebuilds from its
+/// log, and with a fresh configuration file as well (`conf` holds nothing but sled's defaults).
+/// Returns the one that opened (in `copy`) and how it was made, in words.
+fn rebuilt(path: &Path, copy: &Path) -> Option<(sled::Db, &'static str)> {
     for fresh_conf in [false, true] {
-        copy_tree(path, &copy).map_err(|e| StoreError::Copy { path: path.to_path_buf(), detail: e.to_string() })?;
-        if let Ok(entries) = std::fs::read_dir(&copy) {
-            for e in entries.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("snap.")) {
+        copy_tree(path, copy).ok()?;
+        for e in std::fs::read_dir(copy).ok()?.flatten() {
+            if e.file_name().to_string_lossy().starts_with("snap.") {
                 let _ = std::fs::remove_file(e.path());
             }
         }
-        if fresh_conf {
-            let _ = write_fresh_conf(&copy);
+        if fresh_conf && write_fresh_conf(copy).is_err() {
+            return None;
         }
-        match sled_open(&copy) {
-            Ok(db) => {
-                let how = if fresh_conf {
-                    "its index rebuilt and a fresh configuration file"
-                } else {
-                    "its index rebuilt from its log"
-                };
-                let notice = format!(
-                    "note: sled could open the database at {} only as a copy with {how}; reading that copy, the original is left as it is",
-                    path.display()
-                );
-                let closer = Closer { dir: copy, scratch: true, clean: true };
-                return Ok(Opened { db, condition: Condition::Changed, closer, notice: Some(notice) });
-            }
-            Err(e) => last = e,
+        if let Ok(db) = sled_open(copy) {
+            let how = if fresh_conf {
+                " (with its index rebuilt from its log and a fresh configuration file)"
+            } else {
+                " (with its index rebuilt from its log)"
+            };
+            return Some((db, how));
         }
     }
-    let _ = std::fs::remove_dir_all(&copy);
-    Err(last)
+    None
 }
 
 /// Writes into `dir` the configuration file sled writes for a new database.
@@ -265,6 +264,25 @@ fn finish_interrupted_repair(path: &Path) {
         if name.starts_with(&prefix) && e.path().join(CLOSED).exists() {
             let _ = std::fs::rename(e.path(), path);
             return;
+        }
+    }
+}
+
+/// Removes the copies beside `path` that processes no longer running were reading
+/// or repairing (`.NAME.reading-PID`, `.NAME.repairing-PID`): a command killed meanwhile.
+fn remove_abandoned_copies(path: &Path) {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let Ok(entries) = std::fs::read_dir(parent) else { return };
+    for e in entries.flatten() {
+        let file = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file.strip_prefix(&format!(".{name}.")) else { continue };
+        let pid = rest.strip_prefix("reading-").or_else(|| rest.strip_prefix("repairing-"));
+        if pid.and_then(|p| p.parse::<u32>().ok()).is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists()) {
+            let _ = std::fs::remove_dir_all(e.path());
         }
     }
 }
@@ -398,15 +416,14 @@ pub(super) fn sled_open(path: &Path) -> Result<sled::Db, StoreError> {
             Err(StoreError::Damaged { path: path.to_path_buf(), detail: super::sled_words(&e) })
         }
         Ok(Err(e)) => Err(super::sled_error(path, e)),
+        // sled's own words for what it tripped over are about its internals; logged only.
         Err(panic) => {
-            let detail = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "sled stopped while reading it".into());
+            let detail =
+                panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()));
+            tracing::debug!("sled panicked opening {}: {detail:?}", path.display());
             Err(StoreError::Damaged {
                 path: path.to_path_buf(),
-                detail: format!("sled stopped while reading it ({detail})"),
+                detail: "sled stopped while reading its log (an internal check failed on what it found)".into(),
             })
         }
     }

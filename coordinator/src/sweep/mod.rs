@@ -280,6 +280,8 @@ pub fn sweep(base: &Scenario, o: &SweepOptions) -> Result<SweepReport, SweepErro
 /// Runs the sweep's missing cells in parallel, `o.jobs` at a time.
 pub fn run(base: &Scenario, o: &SweepOptions) -> Result<SweepReport, SweepError> {
     std::fs::create_dir_all(&o.out).map_err(|e| WriteError::new(&o.out, e))?;
+    // A sweep killed while it replaced its tables leaves their temporary files behind.
+    durable::remove_stale_temporaries(&o.out);
     let cells = Cells::open(&o.out)?;
     let jobs = all_jobs(o);
     let mut lines = Vec::new();

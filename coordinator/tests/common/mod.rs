@@ -100,25 +100,86 @@ pub fn files(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
 }
 
 /// A small file system for full-disk tests. Where this process may mount one (it runs as
-/// root), a tmpfs of the given size on a fresh folder, which fills up for real ("No space
-/// left on device"); elsewhere a plain folder, and commands started with [`SmallDisk::command`]
-/// get a limit on the size of any file they write, so a write past it fails all the same
-/// ("File too large"). Dropping it unmounts the tmpfs.
+/// root with the right to mount), a tmpfs of the given size on a fresh folder, which fills up
+/// for real ("No space left on device"); elsewhere a plain folder where the failure is made
+/// another way: [`SmallDisk::fill_up`] turns a chosen file into a link to `/dev/full`, where
+/// every write fails the same way, and [`SmallDisk::command`] starts a process whose files may
+/// not grow past a limit ("File too large"). Dropping it unmounts the tmpfs.
 pub struct SmallDisk {
     pub dir: PathBuf,
     pub mounted: bool,
-    limit_bytes: u64,
+    full: Vec<PathBuf>,
+    /// Without a tmpfs: the largest file a command started with `command` may write.
+    limit_bytes: Option<u64>,
 }
 
 impl SmallDisk {
     pub fn new(name: &str, kib: u64) -> SmallDisk {
         let dir = temp_dir(&format!("disk-{name}"));
         let mounted = mount_tmpfs(&dir, kib);
-        SmallDisk { dir, mounted, limit_bytes: kib * 1024 }
+        if !mounted {
+            eprintln!("no tmpfs can be mounted here: files on the small disk write to /dev/full instead");
+        }
+        SmallDisk { dir, mounted, full: Vec::new(), limit_bytes: None }
     }
 
-    /// Makes the disk larger (or, without a tmpfs, lifts the file-size limit).
+    /// Without a tmpfs, limits the size of each file commands started with
+    /// [`SmallDisk::command`] write (the only way to fail writes to files whose names are not
+    /// known in advance).
+    pub fn limit_file_size(&mut self, bytes: u64) {
+        if !self.mounted {
+            self.limit_bytes = Some(bytes);
+        }
+    }
+
+    /// The operating system's words for a write that does not fit here.
+    pub fn full_error(&self) -> &'static str {
+        if self.mounted || self.limit_bytes.is_none() {
+            "No space left on device (os error 28)"
+        } else {
+            "File too large (os error 27)"
+        }
+    }
+
+    /// `chokepoint --db DB ARGS...`, with the file-size limit when there is one.
+    pub fn command(&self, db: &Path, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_chokepoint"));
+        c.arg("--db").arg(db).args(args);
+        if let Some(limit) = self.limit_bytes {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: only async-signal-safe calls (signal, setrlimit) run in the child before
+            // it executes the program.
+            unsafe {
+                c.pre_exec(move || {
+                    libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                    let r = libc::rlimit { rlim_cur: limit, rlim_max: limit };
+                    if libc::setrlimit(libc::RLIMIT_FSIZE, &r) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        c
+    }
+
+    /// Without a tmpfs, makes the file `rel` (under the disk) one that no write fits in.
+    pub fn fill_up(&mut self, rel: &str) {
+        if self.mounted {
+            return;
+        }
+        let path = self.dir.join(rel);
+        std::fs::create_dir_all(path.parent().expect("a file in a folder")).expect("folder");
+        std::os::unix::fs::symlink("/dev/full", &path).expect("link to /dev/full");
+        self.full.push(path);
+    }
+
+    /// Makes room: a larger tmpfs, or the files that were full removed.
     pub fn grow(&mut self, kib: u64) {
+        for f in self.full.drain(..) {
+            let _ = std::fs::remove_file(f);
+        }
+        self.limit_bytes = None;
         if self.mounted {
             let target = std::ffi::CString::new(self.dir.as_os_str().as_encoded_bytes()).expect("path");
             let opts = std::ffi::CString::new(format!("size={kib}k")).expect("options");
@@ -134,34 +195,6 @@ impl SmallDisk {
             };
             assert_eq!(done, 0, "cannot grow the tmpfs: {}", std::io::Error::last_os_error());
         }
-        self.limit_bytes = kib * 1024;
-    }
-
-    /// `chokepoint --db DB ARGS...`, limited in what it may write when there is no tmpfs.
-    pub fn command(&self, db: &Path, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_chokepoint"));
-        c.arg("--db").arg(db).args(args);
-        if !self.mounted {
-            let limit = self.limit_bytes;
-            use std::os::unix::process::CommandExt;
-            // SAFETY: only async-signal-safe calls (signal, setrlimit) run in the child before exec.
-            unsafe {
-                c.pre_exec(move || {
-                    libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-                    let r = libc::rlimit { rlim_cur: limit, rlim_max: limit };
-                    if libc::setrlimit(libc::RLIMIT_FSIZE, &r) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
-        }
-        c
-    }
-
-    /// The words of the OS error a full disk gives here.
-    pub fn full_error(&self) -> &'static str {
-        if self.mounted { "No space left on device" } else { "File too large" }
     }
 }
 
