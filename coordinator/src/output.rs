@@ -289,8 +289,11 @@ pub struct Summary {
     /// By market index: (start, min, max, end) world price and total volume.
     pub prices: Vec<Option<(Price, Price, Price, Price)>>,
     pub volumes: Vec<Quantity>,
-    /// By (nation, commodity): total wanted and total unmet.
-    pub shortages: BTreeMap<(agents::NationId, agents::CommodityId), (Quantity, Quantity)>,
+    /// By nation and commodity (at `nation * commodities + commodity`): total wanted and total
+    /// unmet. A table, not a map: a large world adds tens of thousands of records a tick.
+    pub shortages: Vec<(Quantity, Quantity)>,
+    /// The scenario's number of commodities (the width of `shortages`).
+    pub commodities: usize,
     /// By (nation, commodity): last stock, target days and cover in tenths of days.
     pub cover: BTreeMap<(agents::NationId, agents::CommodityId), (Quantity, u32, Option<i64>)>,
     pub spent_on_reserves: BTreeMap<agents::NationId, Money>,
@@ -306,6 +309,8 @@ impl Summary {
         Summary {
             prices: vec![None; scenario.market_count()],
             volumes: vec![Quantity::ZERO; scenario.market_count()],
+            shortages: vec![(Quantity::ZERO, Quantity::ZERO); scenario.nations.len() * scenario.commodities.len()],
+            commodities: scenario.commodities.len(),
             ..Summary::default()
         }
     }
@@ -322,9 +327,10 @@ impl Summary {
             self.volumes[i] += m.volume;
         }
         for s in &r.shortages {
-            let e = self.shortages.entry((s.nation, s.commodity)).or_default();
-            e.0 += s.wanted;
-            e.1 += s.wanted - s.consumed;
+            if let Some(e) = self.shortages.get_mut(s.nation.index() * self.commodities + s.commodity.index()) {
+                e.0 += s.wanted;
+                e.1 += s.wanted - s.consumed;
+            }
         }
         for p in &r.stockpiles {
             let cover = cover_tenths_of_days(p.stock, p.consumption_per_tick, scenario.tick_days);
@@ -377,13 +383,15 @@ impl Summary {
         for (n, nation) in s.nations.iter().enumerate() {
             let id = agents::NationId(n as u16);
             let mut parts = Vec::new();
-            for ((nn, c), (wanted, short)) in
-                self.shortages.range((id, agents::CommodityId(0))..=(id, agents::CommodityId(u16::MAX)))
-            {
-                let _ = nn;
+            let row = self.shortages.get(n * self.commodities..(n + 1) * self.commodities).unwrap_or_default();
+            for (c, (wanted, short)) in row.iter().enumerate() {
                 if short.is_positive() {
                     let pct = short.0 as f64 * 100.0 / wanted.0.max(1) as f64;
-                    parts.push(format!("{} {} t ({pct:.1}%)", s.commodity_code(*c), short.0 / 1000));
+                    parts.push(format!(
+                        "{} {} t ({pct:.1}%)",
+                        s.commodity_code(agents::CommodityId(c as u16)),
+                        short.0 / 1000
+                    ));
                 }
             }
             let shortage = if parts.is_empty() { "none".to_string() } else { parts.join(", ") };
