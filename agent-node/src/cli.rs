@@ -1,5 +1,5 @@
 //! The `agent-node` command: join a coordinator and serve its agents until the run ends.
-//! Exit status: 0 when the run finished normally, 1 on any failure, 130 on Ctrl-C.
+//! Exit status: 0 when the run finished normally, 1 on any failure, 130 on Ctrl-C, 143 on SIGTERM.
 
 use crate::node::{NodeError, NodeOptions, run};
 use clap::Parser;
@@ -91,8 +91,18 @@ pub fn main() -> ExitCode {
         }
     };
     let name = options.name.clone();
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
+    // SIGTERM (what Kubernetes and Slurm send) stops the node as Ctrl-C does; the exit status
+    // says which it was (130 or 143).
+    let signalled = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(130));
+    let which = signalled.clone();
+    let shutdown = async move {
+        let mut term = runtime_signal(tokio::signal::unix::SignalKind::terminate());
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {
+                which.store(143, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
     };
     match runtime.block_on(run(options, shutdown)) {
         Ok(outcome) if outcome.ok => {
@@ -108,11 +118,16 @@ pub fn main() -> ExitCode {
         }
         Err(NodeError::Interrupted) => {
             eprintln!("agent-node {name}: interrupted");
-            ExitCode::from(130)
+            ExitCode::from(signalled.load(std::sync::atomic::Ordering::SeqCst) as u8)
         }
         Err(e) => {
             eprintln!("error: agent-node {name}: {e}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// A stream of `kind` signals, when the runtime can listen for them.
+fn runtime_signal(kind: tokio::signal::unix::SignalKind) -> Option<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(kind).ok()
 }

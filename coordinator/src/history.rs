@@ -26,8 +26,10 @@ pub enum HistoryError {
     Refused(String),
     #[error("replay of run {run} diverges at tick {tick}: {detail}")]
     Divergence { run: RunId, tick: u32, detail: String },
-    #[error("cannot cut back the outputs in {dir}: {source}")]
-    Outputs { dir: PathBuf, source: std::io::Error },
+    #[error("cannot cut back the outputs of the run to its snapshot: {0}")]
+    Outputs(#[from] crate::durable::WriteError),
+    #[error("cannot copy the exercise's outputs for the run under AI: {0}")]
+    CopyOutputs(crate::durable::WriteError),
 }
 
 /// The scenario a run ran: its recorded text, with the recorded seed, length and events.
@@ -259,27 +261,37 @@ pub fn prepare_resume(store: Arc<Store>, run: RunId, options: ResumeOptions) -> 
     };
     let scenario = Arc::new(scenario_of(&meta)?);
     let engine = restore_engine(&store, run, scenario, state)?;
+    store.mark_live(run);
+    let own_dir = PathBuf::from(crate::store::absolute(&meta.out_dir));
+    if Path::new(&meta.out_dir).is_relative() {
+        eprintln!(
+            "warning: run {run} recorded its output folder as {} (relative, by an older version); continuing in {}",
+            meta.out_dir,
+            own_dir.display()
+        );
+    }
     // The copy comes first, so a refused folder leaves the run's records as they were.
     let dir = match &options.under_ai {
-        None => PathBuf::from(&meta.out_dir),
+        None => own_dir.clone(),
         Some(out) => {
-            let dir = out.clone().unwrap_or_else(|| PathBuf::from(format!("{}-ai", meta.out_dir)));
-            copy_outputs(Path::new(&meta.out_dir), &dir)?;
+            let dir = out.clone().unwrap_or_else(|| PathBuf::from(format!("{}-ai", own_dir.display())));
+            let dir = PathBuf::from(crate::store::absolute(&dir.display().to_string()));
+            copy_outputs(&own_dir, &dir)?;
             dir
         }
     };
     store.truncate_ticks(run, snap)?;
     store.truncate_hosting(run, snap)?;
-    truncate_from(&dir, snap).map_err(|source| HistoryError::Outputs { dir: dir.clone(), source })?;
-    let exercise_dir = meta.out_dir.clone();
+    truncate_from(&dir, snap)?;
+    let exercise_dir = own_dir.display().to_string();
     let under_ai = options.under_ai.is_some();
     let meta = store.update_run(run, |m| {
         m.status = RunStatus::Running;
         m.ticks_done = snap;
         m.error = None;
+        m.out_dir = dir.display().to_string();
         if under_ai {
             m.ended_by = None;
-            m.out_dir = dir.display().to_string();
             if let Some(x) = m.exercise.as_mut() {
                 x.ai_from = Some((meta.ticks_done, exercise_dir.clone()));
             }
@@ -292,17 +304,23 @@ pub fn prepare_resume(store: Arc<Store>, run: RunId, options: ResumeOptions) -> 
 }
 
 /// Continues an interrupted run from its last good snapshot in this process, recording as it
-/// goes, and returns its summary (of the resumed part).
-pub fn resume(store: Arc<Store>, run: RunId, options: ResumeOptions) -> Result<(RunMeta, Summary), HistoryError> {
+/// goes (in the run's own output folder, wherever it is called from), until it ends or
+/// `hooks.stop` is set, and returns its summary (of the resumed part).
+pub fn resume(
+    store: Arc<Store>,
+    run: RunId,
+    options: ResumeOptions,
+    hooks: &Hooks,
+) -> Result<(RunMeta, Summary), HistoryError> {
     let Resumed { engine, persist, options, .. } = prepare_resume(store.clone(), run, options)?;
     let mut sim = Sim::on_local_host(engine);
-    let outcome = drive(&mut sim, &options, &Hooks::default(), Some(&persist))?;
+    let outcome = drive(&mut sim, &options, hooks, Some(&persist))?;
     Ok((store.run(run)?, outcome.summary))
 }
 
 /// Copies a run's output files into a new folder (for an exercise continued under AI).
 fn copy_outputs(from: &Path, to: &Path) -> Result<(), HistoryError> {
-    let io = |source| HistoryError::Outputs { dir: to.to_path_buf(), source };
+    let io = |source| HistoryError::CopyOutputs(crate::durable::WriteError::new(to, source));
     if to.exists() && std::fs::read_dir(to).map_err(io)?.next().is_some() {
         return Err(HistoryError::Refused(format!(
             "{} already holds files; give --out a new folder for the run under AI",
@@ -310,7 +328,9 @@ fn copy_outputs(from: &Path, to: &Path) -> Result<(), HistoryError> {
         )));
     }
     std::fs::create_dir_all(to).map_err(io)?;
-    for entry in std::fs::read_dir(from).map_err(|source| HistoryError::Outputs { dir: from.to_path_buf(), source })? {
+    for entry in std::fs::read_dir(from)
+        .map_err(|source| HistoryError::CopyOutputs(crate::durable::WriteError::new(from, source)))?
+    {
         let entry = entry.map_err(io)?;
         if entry.path().extension().is_some_and(|e| e == "csv") {
             std::fs::copy(entry.path(), to.join(entry.file_name())).map_err(io)?;
@@ -332,13 +352,14 @@ pub struct ForkOptions {
 }
 
 /// Starts a new run from tick `at` of `parent`, optionally with another seed, other events
-/// after `at` and another length; records it and runs it to its end. Returns the new run's id
-/// and summary.
+/// after `at` and another length; records it and runs it to its end (or until `hooks.stop` is
+/// set). Returns the new run's id and summary.
 pub fn fork(
     store: Arc<Store>,
     parent: RunId,
     at: u32,
     options: ForkOptions,
+    hooks: &Hooks,
 ) -> Result<(RunId, RunMeta, Summary), HistoryError> {
     let ForkOptions { seed, events_file, ticks, out, progress } = options;
     let (engine, parent_meta) = engine_at(&store, parent, at)?;
@@ -362,9 +383,9 @@ pub fn fork(
     scenario.ticks = length;
     let mut events = None;
     if let Some(path) = events_file.as_deref() {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| HistoryError::Refused(format!("cannot read {}: {e}", path.display())))?;
-        let new = scenario::parse_events(&text, &path.display().to_string(), &scenario, known)?;
+        let file = path.display().to_string();
+        let bytes = crate::scenario_file::read(path, &file)?;
+        let new = scenario::parse_events(scenario::text_of(&bytes, &file)?, &file, &scenario, known)?;
         if let Some(e) = new.iter().find(|e| e.tick.0 <= at) {
             return Err(HistoryError::Refused(format!(
                 "{}: event {} is at tick {}, which the fork at tick {at} has already passed (events must come after it)",
@@ -393,7 +414,7 @@ pub fn fork(
     };
     let id = store.create_run(&meta)?;
     let out = out.unwrap_or_else(|| PathBuf::from("out").join(format!("{}-run{id}", scenario.name)));
-    store.update_run(id, |m| m.out_dir = out.display().to_string())?;
+    store.update_run(id, |m| m.out_dir = crate::store::absolute(&out.display().to_string()))?;
     // The fork inherits the parent's inputs after the branch point (those still in force), so
     // a fork without changes is the parent's continuation.
     // Orders journaled at the branch tick go into its auctions (the state at its start has not
@@ -414,7 +435,7 @@ pub fn fork(
     let mut engine = restore(&store, id, Arc::new(scenario), state)?;
     let persist = Persist { store: store.clone(), run: id, snapshot_every: meta.snapshot_every };
     let options = RunOptions { out: Some(out), progress, append: false };
-    let outcome = drive(&mut engine, &options, &Hooks::default(), Some(&persist))?;
+    let outcome = drive(&mut engine, &options, hooks, Some(&persist))?;
     Ok((id, store.run(id)?, outcome.summary))
 }
 

@@ -14,6 +14,7 @@
 pub mod clean;
 pub mod cli;
 pub mod debrief;
+pub mod durable;
 pub mod exercise;
 pub mod guard;
 pub mod history;
@@ -27,6 +28,7 @@ pub mod rows;
 pub mod run;
 pub mod scenario_file;
 pub mod serve;
+pub mod signals;
 pub mod sim;
 pub mod store;
 pub mod sweep;

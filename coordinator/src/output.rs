@@ -1,6 +1,7 @@
 //! Tidy per-tick CSV files (one row per tick and key, integers in base units) and the
 //! end-of-run summary. Both consume [`TickRecord`]s and never touch the engine.
 
+use crate::durable::{self, WriteError};
 use crate::rows;
 use agents::nation::cover_tenths_of_days;
 use agents::{MarketId, Money, Price, Quantity};
@@ -31,8 +32,9 @@ const REJECTIONS: (&str, &str) = ("rejections.csv", "tick,agent,agent_name,reaso
 
 /// Cuts every output file in `dir` back to the rows of ticks before `tick` (and the events that
 /// take effect by `tick`), so a run resumed from a snapshot at `tick` can append without
-/// repeating rows. Missing files are left missing.
-pub fn truncate_from(dir: &Path, tick: u32) -> io::Result<()> {
+/// repeating rows. Missing files are left missing; each file is replaced whole (`durable`), so
+/// a resume killed while it cuts leaves every file either as it was or cut.
+pub fn truncate_from(dir: &Path, tick: u32) -> Result<(), WriteError> {
     for (name, _) in FILES.iter().chain(std::iter::once(&REJECTIONS)) {
         let path = dir.join(name);
         let Ok(text) = std::fs::read_to_string(&path) else { continue };
@@ -50,15 +52,39 @@ pub fn truncate_from(dir: &Path, tick: u32) -> io::Result<()> {
                 out.push('\n');
             }
         }
-        std::fs::write(&path, out)?;
+        if out.len() != text.len() {
+            durable::replace(&path, out.as_bytes())?;
+        }
     }
     Ok(())
 }
 
+/// One output file and its buffer.
+struct Out {
+    path: PathBuf,
+    w: BufWriter<File>,
+}
+
+impl Out {
+    /// Writes rows, naming this file in an error.
+    fn put(&mut self, rows: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>) -> Result<(), WriteError> {
+        rows(&mut self.w).map_err(|e| WriteError::new(&self.path, e))
+    }
+
+    /// Pushes the buffer to the file and, with `sync`, the file to the disk.
+    fn flush(&mut self, sync: bool) -> Result<(), WriteError> {
+        self.w.flush().map_err(|e| WriteError::new(&self.path, e))?;
+        if sync {
+            self.w.get_ref().sync_data().map_err(|e| WriteError::new(&self.path, e))?;
+        }
+        Ok(())
+    }
+}
+
 pub struct CsvOutputs {
     dir: PathBuf,
-    files: Vec<BufWriter<File>>,
-    rejections: BufWriter<File>,
+    files: Vec<Out>,
+    rejections: Out,
     tick_days: u32,
 }
 
@@ -76,35 +102,38 @@ fn tenths(v: i64) -> String {
 impl CsvOutputs {
     /// Creates `dir` (and parents) and the files, with headers; with `append`, continues files
     /// already there (see [`truncate_from`] for cutting them back first).
-    pub fn open(dir: &Path, scenario: &Scenario, append: bool) -> io::Result<CsvOutputs> {
-        std::fs::create_dir_all(dir)?;
-        let open = |name: &str, header: &str| -> io::Result<BufWriter<File>> {
+    pub fn open(dir: &Path, scenario: &Scenario, append: bool) -> Result<CsvOutputs, WriteError> {
+        std::fs::create_dir_all(dir).map_err(|e| WriteError::new(dir, e))?;
+        let open = |name: &str, header: &str| -> Result<Out, WriteError> {
             let path = dir.join(name);
+            let fail = |e| WriteError::new(&path, e);
             if append && path.exists() {
-                return Ok(BufWriter::new(std::fs::OpenOptions::new().append(true).open(path)?));
+                let f = std::fs::OpenOptions::new().append(true).open(&path).map_err(fail)?;
+                return Ok(Out { w: BufWriter::new(f), path });
             }
-            let mut w = BufWriter::new(File::create(path)?);
-            writeln!(w, "{header}")?;
-            Ok(w)
+            let mut out = Out { w: BufWriter::new(File::create(&path).map_err(fail)?), path };
+            out.put(|w| writeln!(w, "{header}"))?;
+            Ok(out)
         };
-        let files = FILES.iter().map(|(name, header)| open(name, header)).collect::<io::Result<Vec<_>>>()?;
+        let files = FILES.iter().map(|(name, header)| open(name, header)).collect::<Result<Vec<_>, _>>()?;
         let rejections = open(REJECTIONS.0, REJECTIONS.1)?;
         Ok(CsvOutputs { dir: dir.to_path_buf(), files, rejections, tick_days: scenario.tick_days })
     }
 
-    /// Pushes buffered rows to disk.
-    pub fn flush(&mut self) -> io::Result<()> {
+    /// Pushes buffered rows to the files and, with `sync`, the files to the disk (before a
+    /// snapshot, which a resume trusts the files to cover).
+    pub fn flush(&mut self, sync: bool) -> Result<(), WriteError> {
         for f in &mut self.files {
-            f.flush()?;
+            f.flush(sync)?;
         }
-        self.rejections.flush()
+        self.rejections.flush(sync)
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
-    pub fn write(&mut self, s: &Scenario, r: &TickRecord) -> io::Result<()> {
+    pub fn write(&mut self, s: &Scenario, r: &TickRecord) -> Result<(), WriteError> {
         let t = r.tick.0;
         let code = |m: MarketId| (s.commodity_code(m.commodity), m.stage.as_str());
         let [
@@ -124,92 +153,133 @@ impl CsvOutputs {
         else {
             unreachable!("FILES has twelve entries")
         };
-        for ((n, m), q) in &r.production {
-            let (c, st) = code(*m);
-            writeln!(production, "{t},{},{c},{st},{}", s.nation_code(*n), q.0)?;
-        }
+        production.put(|w| {
+            for ((n, m), q) in &r.production {
+                let (c, st) = code(*m);
+                writeln!(w, "{t},{},{c},{st},{}", s.nation_code(*n), q.0)?;
+            }
+            Ok(())
+        })?;
         for p in rows::prices(r) {
             let (c, st) = code(p.market);
             match p.zone {
-                None => {
-                    writeln!(markets, "{t},{c},{st},{},{},{}", p.price.0, p.volume.unwrap_or_default().0, p.traded)?
+                None => markets.put(|w| {
+                    writeln!(w, "{t},{c},{st},{},{},{}", p.price.0, p.volume.unwrap_or_default().0, p.traded)
+                })?,
+                Some(n) => {
+                    domestic.put(|w| writeln!(w, "{t},{c},{st},{},{},{}", s.nation_code(n), p.price.0, p.world.0))?
                 }
-                Some(n) => writeln!(domestic, "{t},{c},{st},{},{},{}", s.nation_code(n), p.price.0, p.world.0)?,
             }
         }
-        for (k, (q, v)) in &r.flows {
-            let (c, st) = code(k.market);
-            writeln!(trades, "{t},{c},{st},{},{},{},{}", s.nation_code(k.from), s.nation_code(k.to), q.0, v.0)?;
-        }
-        for p in &r.stockpiles {
-            let cover = rows::cover_tenths(p, self.tick_days).map(tenths).unwrap_or_default();
-            writeln!(
-                stockpiles,
-                "{t},{},{},{},{},{cover},{},{}",
-                s.nation_code(p.nation),
-                s.commodity_code(p.commodity),
-                p.stock.0,
-                p.target_days,
-                p.holding_cost.0,
-                p.loss.0
-            )?;
-        }
-        for x in rows::shortages(r) {
-            writeln!(
-                shortages,
-                "{t},{},{},{},{},{},{}",
-                s.nation_code(x.nation),
-                x.sector.as_str(),
-                s.commodity_code(x.commodity),
-                x.wanted.0,
-                x.consumed.0,
-                x.short().0
-            )?;
-        }
-        for (n, cash) in &r.treasuries {
-            writeln!(nations, "{t},{},{}", s.nation_code(*n), cash.0)?;
-        }
-        writeln!(digests, "{t},{}", r.digest)?;
-        for (at, _, text) in rows::events(s, r) {
-            writeln!(events, "{at},{}", field(&text))?;
-        }
-        for (n, kg) in &r.emissions {
-            writeln!(emissions, "{t},{},{kg}", s.nation_code(*n))?;
-        }
-        for (site, added, online) in &r.investments {
-            let def = &s.agents[site.index()];
-            let (commodity, stage) = match &def.spec {
-                agents::AgentSpec::Miner { commodity, .. } => (*commodity, "ore"),
-                agents::AgentSpec::Refiner { commodity, .. } => (*commodity, "refined"),
-                agents::AgentSpec::Nation { .. } | agents::AgentSpec::Manufacturer { .. } => continue,
-            };
-            let owner = s.site(*site).map_or("", |x| x.owner_code.as_str());
-            writeln!(
-                investments,
-                "{t},{},{},{},{},{stage},{},{},{}",
-                field(&def.name),
-                s.nation_code(def.spec.nation()),
-                field(owner),
-                s.commodity_code(commodity),
-                added.0,
-                added.0.saturating_mul(i64::from(s.ticks_per_year)) / 1000,
-                online.0
-            )?;
-        }
-        for ((n, c), q) in &r.recycled {
-            writeln!(recycling, "{t},{},{},{}", s.nation_code(*n), s.commodity_code(*c), q.0)?;
-        }
-        for x in &r.rejections {
-            // A hostile node may name an agent that does not exist.
-            let name = s.agents.get(x.agent.index()).map_or("(no such agent)", |a| a.name.as_str());
-            writeln!(self.rejections, "{t},{},{},{}", x.agent.0, field(name), field(&x.reason))?;
-        }
-        Ok(())
+        trades.put(|w| {
+            for (k, (q, v)) in &r.flows {
+                let (c, st) = code(k.market);
+                writeln!(w, "{t},{c},{st},{},{},{},{}", s.nation_code(k.from), s.nation_code(k.to), q.0, v.0)?;
+            }
+            Ok(())
+        })?;
+        stockpiles.put(|w| write_stockpiles(w, s, r, self.tick_days))?;
+        shortages.put(|w| write_shortages(w, s, r))?;
+        nations.put(|w| {
+            for (n, cash) in &r.treasuries {
+                writeln!(w, "{t},{},{}", s.nation_code(*n), cash.0)?;
+            }
+            Ok(())
+        })?;
+        digests.put(|w| writeln!(w, "{t},{}", r.digest))?;
+        events.put(|w| {
+            for (at, _, text) in rows::events(s, r) {
+                writeln!(w, "{at},{}", field(&text))?;
+            }
+            Ok(())
+        })?;
+        emissions.put(|w| {
+            for (n, kg) in &r.emissions {
+                writeln!(w, "{t},{},{kg}", s.nation_code(*n))?;
+            }
+            Ok(())
+        })?;
+        investments.put(|w| write_investments(w, s, r))?;
+        recycling.put(|w| {
+            for ((n, c), q) in &r.recycled {
+                writeln!(w, "{t},{},{},{}", s.nation_code(*n), s.commodity_code(*c), q.0)?;
+            }
+            Ok(())
+        })?;
+        self.rejections.put(|w| {
+            for x in &r.rejections {
+                // A hostile node may name an agent that does not exist.
+                let name = s.agents.get(x.agent.index()).map_or("(no such agent)", |a| a.name.as_str());
+                writeln!(w, "{t},{},{},{}", x.agent.0, field(name), field(&x.reason))?;
+            }
+            Ok(())
+        })
     }
 
-    pub fn finish(mut self) -> io::Result<()> {
-        self.flush()
+    /// Flushes every file to the disk.
+    pub fn finish(mut self) -> Result<(), WriteError> {
+        self.flush(true)
     }
+}
+
+fn write_stockpiles(w: &mut impl Write, s: &Scenario, r: &TickRecord, tick_days: u32) -> io::Result<()> {
+    let t = r.tick.0;
+    for p in &r.stockpiles {
+        let cover = rows::cover_tenths(p, tick_days).map(tenths).unwrap_or_default();
+        writeln!(
+            w,
+            "{t},{},{},{},{},{cover},{},{}",
+            s.nation_code(p.nation),
+            s.commodity_code(p.commodity),
+            p.stock.0,
+            p.target_days,
+            p.holding_cost.0,
+            p.loss.0
+        )?;
+    }
+    Ok(())
+}
+
+fn write_shortages(w: &mut impl Write, s: &Scenario, r: &TickRecord) -> io::Result<()> {
+    let t = r.tick.0;
+    for x in rows::shortages(r) {
+        writeln!(
+            w,
+            "{t},{},{},{},{},{},{}",
+            s.nation_code(x.nation),
+            x.sector.as_str(),
+            s.commodity_code(x.commodity),
+            x.wanted.0,
+            x.consumed.0,
+            x.short().0
+        )?;
+    }
+    Ok(())
+}
+
+fn write_investments(w: &mut impl Write, s: &Scenario, r: &TickRecord) -> io::Result<()> {
+    let t = r.tick.0;
+    for (site, added, online) in &r.investments {
+        let def = &s.agents[site.index()];
+        let (commodity, stage) = match &def.spec {
+            agents::AgentSpec::Miner { commodity, .. } => (*commodity, "ore"),
+            agents::AgentSpec::Refiner { commodity, .. } => (*commodity, "refined"),
+            agents::AgentSpec::Nation { .. } | agents::AgentSpec::Manufacturer { .. } => continue,
+        };
+        let owner = s.site(*site).map_or("", |x| x.owner_code.as_str());
+        writeln!(
+            w,
+            "{t},{},{},{},{},{stage},{},{},{}",
+            field(&def.name),
+            s.nation_code(def.spec.nation()),
+            field(owner),
+            s.commodity_code(commodity),
+            added.0,
+            added.0.saturating_mul(i64::from(s.ticks_per_year)) / 1000,
+            online.0
+        )?;
+    }
+    Ok(())
 }
 
 /// Running statistics for the end-of-run summary.
@@ -219,8 +289,11 @@ pub struct Summary {
     /// By market index: (start, min, max, end) world price and total volume.
     pub prices: Vec<Option<(Price, Price, Price, Price)>>,
     pub volumes: Vec<Quantity>,
-    /// By (nation, commodity): total wanted and total unmet.
-    pub shortages: BTreeMap<(agents::NationId, agents::CommodityId), (Quantity, Quantity)>,
+    /// By nation and commodity (at `nation * commodities + commodity`): total wanted and total
+    /// unmet. A table, not a map: a large world adds tens of thousands of records a tick.
+    pub shortages: Vec<(Quantity, Quantity)>,
+    /// The scenario's number of commodities (the width of `shortages`).
+    pub commodities: usize,
     /// By (nation, commodity): last stock, target days and cover in tenths of days.
     pub cover: BTreeMap<(agents::NationId, agents::CommodityId), (Quantity, u32, Option<i64>)>,
     pub spent_on_reserves: BTreeMap<agents::NationId, Money>,
@@ -236,6 +309,8 @@ impl Summary {
         Summary {
             prices: vec![None; scenario.market_count()],
             volumes: vec![Quantity::ZERO; scenario.market_count()],
+            shortages: vec![(Quantity::ZERO, Quantity::ZERO); scenario.nations.len() * scenario.commodities.len()],
+            commodities: scenario.commodities.len(),
             ..Summary::default()
         }
     }
@@ -252,9 +327,10 @@ impl Summary {
             self.volumes[i] += m.volume;
         }
         for s in &r.shortages {
-            let e = self.shortages.entry((s.nation, s.commodity)).or_default();
-            e.0 += s.wanted;
-            e.1 += s.wanted - s.consumed;
+            if let Some(e) = self.shortages.get_mut(s.nation.index() * self.commodities + s.commodity.index()) {
+                e.0 += s.wanted;
+                e.1 += s.wanted - s.consumed;
+            }
         }
         for p in &r.stockpiles {
             let cover = cover_tenths_of_days(p.stock, p.consumption_per_tick, scenario.tick_days);
@@ -307,13 +383,15 @@ impl Summary {
         for (n, nation) in s.nations.iter().enumerate() {
             let id = agents::NationId(n as u16);
             let mut parts = Vec::new();
-            for ((nn, c), (wanted, short)) in
-                self.shortages.range((id, agents::CommodityId(0))..=(id, agents::CommodityId(u16::MAX)))
-            {
-                let _ = nn;
+            let row = self.shortages.get(n * self.commodities..(n + 1) * self.commodities).unwrap_or_default();
+            for (c, (wanted, short)) in row.iter().enumerate() {
                 if short.is_positive() {
                     let pct = short.0 as f64 * 100.0 / wanted.0.max(1) as f64;
-                    parts.push(format!("{} {} t ({pct:.1}%)", s.commodity_code(*c), short.0 / 1000));
+                    parts.push(format!(
+                        "{} {} t ({pct:.1}%)",
+                        s.commodity_code(agents::CommodityId(c as u16)),
+                        short.0 / 1000
+                    ));
                 }
             }
             let shortage = if parts.is_empty() { "none".to_string() } else { parts.join(", ") };

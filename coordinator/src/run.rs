@@ -1,6 +1,7 @@
 //! The embedded run: one process, every agent on a local host, outputs to a folder. This is what
 //! `chokepoint run` does; tests and benchmarks call it too.
 
+use crate::durable::WriteError;
 use crate::metrics::Latency;
 use crate::output::{CsvOutputs, Summary};
 use crate::sim::{Sim, StepError};
@@ -64,8 +65,9 @@ pub enum RunError {
     Step(#[from] StepError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("cannot write outputs to {path}: {source}")]
-    Output { path: PathBuf, source: std::io::Error },
+    /// An output file that could not be written (a full disk, a removed folder): it is named.
+    #[error(transparent)]
+    Output(#[from] WriteError),
     #[error("cannot roll back: {0}")]
     Rollback(String),
 }
@@ -77,36 +79,47 @@ pub fn run_embedded(scenario: Arc<Scenario>, options: &RunOptions) -> Result<Sum
 }
 
 /// Steps an engine to the end (or until `hooks.stop` is set), writing outputs, recording
-/// latency and collecting the summary. On an engine error the outputs of every completed tick
-/// are flushed before the error is returned.
+/// latency and collecting the summary. On any error (the engine's, an output file's, the
+/// store's) the outputs of every completed tick are flushed and the run is recorded as failed,
+/// with the error, before the error is returned.
 pub fn drive(
     engine: &mut Sim,
     options: &RunOptions,
     hooks: &Hooks,
     persist: Option<&Persist>,
 ) -> Result<Outcome, RunError> {
-    let mut driver = Driver::start(engine, options, hooks, persist)?;
+    let mut driver = match Driver::start(engine, options, hooks, persist) {
+        Ok(d) => d,
+        Err(e) => {
+            record_failure(persist, &e);
+            return Err(e);
+        }
+    };
     let mut failure = None;
     while !engine.is_finished() && !hooks.stop.load(Ordering::Relaxed) {
-        driver.take_injects(engine, hooks, persist)?;
-        if let Err(e) = driver.step(engine, hooks, persist) {
-            match e {
-                RunError::Step(e) => {
-                    failure = Some(e);
-                    break;
-                }
-                other => return Err(other),
-            }
+        if let Err(e) = driver.take_injects(engine, hooks, persist).and_then(|()| driver.step(engine, hooks, persist)) {
+            failure = Some(e);
+            break;
         }
     }
     driver.finish(engine, persist, failure)
+}
+
+/// Records, as far as the store still can, that a run failed and why.
+fn record_failure(persist: Option<&Persist>, e: &RunError) {
+    if let Some(p) = persist {
+        let _ = p.store.update_run(p.run, |m| {
+            m.status = RunStatus::Failed;
+            m.error = Some(e.to_string());
+        });
+        let _ = p.store.flush();
+    }
 }
 
 /// One run's outputs, records and summary, tick by tick: what `drive` loops over, and what an
 /// exercise steps turn by turn.
 pub struct Driver {
     scenario: Arc<Scenario>,
-    out_dir: Option<PathBuf>,
     outputs: Option<CsvOutputs>,
     summary: Summary,
     bar: indicatif::ProgressBar,
@@ -128,10 +141,7 @@ impl Driver {
         // A recorded run keeps each tick's part digests, made from the digest's own encoding.
         engine.engine.record_parts(persist.is_some());
         let outputs = match &options.out {
-            Some(dir) => Some(
-                CsvOutputs::open(dir, &scenario, options.append)
-                    .map_err(|source| RunError::Output { path: dir.clone(), source })?,
-            ),
+            Some(dir) => Some(CsvOutputs::open(dir, &scenario, options.append)?),
             None => None,
         };
         let (mut journal_seq, mut placement_seq) = (0u32, 0u32);
@@ -157,8 +167,7 @@ impl Driver {
             indicatif::ProgressBar::hidden()
         };
         let summary = Summary::new(&scenario);
-        let mut driver =
-            Driver { scenario, out_dir: options.out.clone(), outputs, summary, bar, journal_seq, placement_seq };
+        let mut driver = Driver { scenario, outputs, summary, bar, journal_seq, placement_seq };
         driver.record_hosting(engine, hooks, persist)?;
         Ok(driver)
     }
@@ -189,8 +198,8 @@ impl Driver {
         // A tick that failed may still have moved agents before it stopped: record that too.
         self.record_hosting(engine, hooks, persist)?;
         let (record, times) = stepped?;
-        if let (Some(out), Some(dir)) = (self.outputs.as_mut(), &self.out_dir) {
-            out.write(&self.scenario, &record).map_err(|source| RunError::Output { path: dir.clone(), source })?;
+        if let Some(out) = self.outputs.as_mut() {
+            out.write(&self.scenario, &record)?;
         }
         if let Some(p) = persist {
             let state = engine.state();
@@ -199,8 +208,9 @@ impl Driver {
             let next = state.tick.0;
             if next.is_multiple_of(p.snapshot_every.max(1)) || engine.is_finished() {
                 if let Some(out) = self.outputs.as_mut() {
-                    // Outputs on disk must cover every snapshotted tick, so a resume can trust them.
-                    out.flush().map_err(|e| RunError::Output { path: out.dir().to_path_buf(), source: e })?;
+                    // Outputs on disk must cover every snapshotted tick, so a resume can trust
+                    // them, even after a power cut.
+                    out.flush(true)?;
                 }
                 p.store.put_snapshot(p.run, next, state)?;
                 p.store.update_run(p.run, |m| m.ticks_done = next)?;
@@ -243,11 +253,11 @@ impl Driver {
     /// outputs are cut back to it, and the summary is rebuilt from the ticks kept. The caller
     /// replaces the engine with one at `to` (`history::engine_at`).
     pub fn rollback(&mut self, to: u32, kept: &[TickRecord], persist: Option<&Persist>) -> Result<(), RunError> {
-        if let (Some(out), Some(dir)) = (self.outputs.take(), &self.out_dir) {
-            let io = |source| RunError::Output { path: dir.clone(), source };
-            out.finish().map_err(io)?;
-            crate::output::truncate_from(dir, to).map_err(io)?;
-            self.outputs = Some(CsvOutputs::open(dir, &self.scenario, true).map_err(io)?);
+        if let Some(out) = self.outputs.take() {
+            let dir = out.dir().to_path_buf();
+            out.finish()?;
+            crate::output::truncate_from(&dir, to)?;
+            self.outputs = Some(CsvOutputs::open(&dir, &self.scenario, true)?);
         }
         if let Some(p) = persist {
             p.store.truncate_ticks(p.run, to)?;
@@ -278,13 +288,13 @@ impl Driver {
         Ok(())
     }
 
-    /// Flushes the outputs, records how the run ended, and returns its summary (or the engine
-    /// failure that ended it).
+    /// Flushes the outputs, records how the run ended, and returns its summary (or the failure
+    /// that ended it).
     pub fn finish(
         self,
         engine: &Sim,
         persist: Option<&Persist>,
-        failure: Option<StepError>,
+        failure: Option<RunError>,
     ) -> Result<Outcome, RunError> {
         self.finish_as(engine, persist, failure, None)
     }
@@ -295,35 +305,57 @@ impl Driver {
         self,
         engine: &Sim,
         persist: Option<&Persist>,
-        failure: Option<StepError>,
+        mut failure: Option<RunError>,
         ended_by: Option<&str>,
     ) -> Result<Outcome, RunError> {
         self.bar.finish_and_clear();
-        if let (Some(out), Some(dir)) = (self.outputs, &self.out_dir) {
-            out.finish().map_err(|source| RunError::Output { path: dir.clone(), source })?;
+        if let Some(out) = self.outputs {
+            // After a write error the file may refuse its buffer again; the first error stands.
+            if let Err(e) = out.finish() {
+                failure.get_or_insert(e.into());
+            }
+        }
+        let ended_by = ended_by.filter(|_| failure.is_none() && !engine.is_finished());
+        // A run ended early is complete at its tick, so it needs a snapshot there.
+        if let (Some(p), Some(_)) = (persist, ended_by) {
+            let tick = engine.state().tick.0;
+            let snapshot = p.store.snapshot_ticks(p.run).and_then(|ticks| {
+                if ticks.contains(&tick) {
+                    Ok(())
+                } else {
+                    p.store.put_snapshot(p.run, tick, engine.state()).map(|_| ())
+                }
+            });
+            if let Err(e) = snapshot {
+                failure = Some(e.into());
+            }
         }
         let status = match (&failure, engine.is_finished(), ended_by) {
             (Some(_), _, _) => RunStatus::Failed,
             (None, true, _) | (None, false, Some(_)) => RunStatus::Completed,
             (None, false, None) => RunStatus::Interrupted,
         };
-        let ended_by = ended_by.filter(|_| failure.is_none() && !engine.is_finished()).map(str::to_string);
+        let ended_by = ended_by.filter(|_| failure.is_none()).map(str::to_string);
         if let Some(p) = persist {
             let ticks_done = engine.state().tick.0;
-            if ended_by.is_some() && !p.store.snapshot_ticks(p.run)?.contains(&ticks_done) {
-                p.store.put_snapshot(p.run, ticks_done, engine.state())?;
-            }
             let error = failure.as_ref().map(|e| e.to_string());
-            p.store.update_run(p.run, |m| {
-                m.status = status;
-                m.ticks_done = ticks_done;
-                m.error = error;
-                m.ended_by = ended_by;
-            })?;
-            p.store.flush()?;
+            let recorded = p
+                .store
+                .update_run(p.run, |m| {
+                    m.status = status;
+                    m.ticks_done = ticks_done;
+                    m.error = error;
+                    m.ended_by = ended_by;
+                })
+                .and_then(|_| p.store.flush());
+            // When the store itself failed, recording that may fail too: the first error is
+            // the one to report (and the run then shows as ended with its process).
+            if let (Err(e), None) = (recorded, &failure) {
+                failure = Some(e.into());
+            }
         }
         match failure {
-            Some(e) => Err(e.into()),
+            Some(e) => Err(e),
             None => Ok(Outcome { completed: engine.is_finished(), summary: self.summary }),
         }
     }

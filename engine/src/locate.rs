@@ -1,8 +1,11 @@
 //! Finds where a field sits in a TOML file, so an error about `miners[3].nation` can name the
-//! line. It walks `toml_edit`'s span-preserving document along the field's path.
+//! line. It walks the TOML parser's own span-preserving tree (`toml::de::DeTable`, which keeps
+//! numbers as written, so a file with an integer too large for any type still parses here)
+//! along the field's path. Validation locates only its first error, so a file is parsed here
+//! at most once whatever its size or number of mistakes.
 
 use std::ops::Range;
-use toml_edit::{Document, Item, Table, Value};
+use toml::de::{DeTable, DeValue};
 
 /// One step of a path into a TOML document.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,46 +61,34 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
 /// The byte range of the deepest part of `path` that exists in `text`: the key of the last
 /// field when it is there, else the closest enclosing table or value.
 pub fn span_of(text: &str, path: &FieldPath) -> Option<Range<usize>> {
-    let doc = Document::parse(text).ok()?;
-    let mut node = Node::Table(doc.as_table());
+    let doc = DeTable::parse(text).ok()?;
+    let mut node = Node::Table(doc.get_ref());
     let mut best = None;
     for seg in &path.0 {
         let Some((span, next)) = node.child(seg) else { break };
-        best = span.or_else(|| next.span()).or(best);
-        node = next;
+        best = Some(span);
+        node = match next {
+            DeValue::Table(t) => Node::Table(t),
+            other => Node::Value(other),
+        };
     }
     best
 }
 
-/// A place in the document: toml_edit distinguishes tables, items and inline values.
+/// A place in the tree: a table (the document, a `[table]` or an inline table) or a value.
 #[derive(Clone, Copy)]
-enum Node<'a> {
-    Table(&'a Table),
-    Item(&'a Item),
-    Value(&'a Value),
+enum Node<'d, 'i> {
+    Table(&'d DeTable<'i>),
+    Value(&'d DeValue<'i>),
 }
 
-impl<'a> Node<'a> {
-    fn span(&self) -> Option<Range<usize>> {
-        match self {
-            Node::Table(t) => t.span(),
-            Node::Item(i) => i.span(),
-            Node::Value(v) => v.span(),
-        }
-    }
-
-    /// The child at `seg`, with the span of the key that names it (when there is one).
-    fn child(self, seg: &Seg) -> Option<(Option<Range<usize>>, Node<'a>)> {
+impl<'d, 'i> Node<'d, 'i> {
+    /// The child at `seg`, with the span of the key that names it (of the element itself in an
+    /// array).
+    fn child(self, seg: &Seg) -> Option<(Range<usize>, &'d DeValue<'i>)> {
         match (seg, self) {
-            (Seg::Key(k), Node::Table(t)) => t.get_key_value(k).map(|(key, v)| (key.span(), Node::Item(v))),
-            (Seg::Key(k), Node::Item(Item::Table(t))) => t.get_key_value(k).map(|(key, v)| (key.span(), Node::Item(v))),
-            (Seg::Key(k), Node::Item(Item::Value(Value::InlineTable(t))) | Node::Value(Value::InlineTable(t))) => {
-                t.get_key_value(k).map(|(key, v)| (key.span(), Node::Item(v)))
-            }
-            (Seg::Index(i), Node::Item(Item::ArrayOfTables(a))) => a.get(*i).map(|t| (None, Node::Table(t))),
-            (Seg::Index(i), Node::Item(Item::Value(Value::Array(a))) | Node::Value(Value::Array(a))) => {
-                a.get(*i).map(|v| (None, Node::Value(v)))
-            }
+            (Seg::Key(k), Node::Table(t)) => t.get_key_value(k.as_str()).map(|(key, v)| (key.span(), v.get_ref())),
+            (Seg::Index(i), Node::Value(DeValue::Array(a))) => a.get(*i).map(|v| (v.span(), v.get_ref())),
             _ => None,
         }
     }
@@ -123,5 +114,12 @@ mod tests {
         assert_eq!(line_col(text, span_of(text, &path).unwrap().start).0, 3);
         let missing = FieldPath::root().key("manufacturers").index(0).key("nation");
         assert_eq!(line_col(text, span_of(text, &missing).unwrap().start).0, 1);
+    }
+
+    #[test]
+    fn numbers_too_large_for_any_type_do_not_hide_the_place() {
+        let text = "[[miners]]\nnation = \"AU\"\ncapacity_t_per_year = 9223372036854775808\n";
+        let path = FieldPath::root().key("miners").index(0).key("capacity_t_per_year");
+        assert_eq!(line_col(text, span_of(text, &path).expect("located").start), (3, 1));
     }
 }

@@ -209,3 +209,120 @@ fn a_synthetic_table_names_its_mistakes() {
     let e = refuse(&format!("{header}\n[synthetic]\nnations = 10\nagents = 500\n\n[[nations]]\nid = \"XX\"\n"));
     assert!(e.message.contains("generates its own nations"), "{e}");
 }
+
+/// Asserts an error is placed (a line and column from 1) and names a field and the problem.
+fn placed(e: &ScenarioError, case: &str) {
+    assert!(e.line >= 1 && e.column >= 1, "{case}: no place in {e}");
+    assert!(!e.field.is_empty() && !e.message.is_empty(), "{case}: no field or message in {e}");
+    assert!(e.to_string().starts_with(&format!("{}:{}:{}: ", e.file, e.line, e.column)), "{case}: {e}");
+}
+
+#[test]
+fn every_kind_of_mistake_has_a_line_and_a_field() {
+    let text = tiny();
+    let deep_array = format!("x = {}{}", "[".repeat(200), "]".repeat(200));
+    let deep_table = format!("x = {}1{}", "{a = ".repeat(200), "}".repeat(200));
+    let deep_key = format!("[x{}]", ".a".repeat(300));
+    let cases: Vec<(&str, String, &str, &str)> = vec![
+        ("2^63 in an integer field", edit(&text, "seed = 7", "seed = 9223372036854775808"), "seed", "2^63"),
+        ("2^64 in an integer field", edit(&text, "tick = 20", "tick = 18446744073709551616"), "tick", "2^63"),
+        ("below -2^63", edit(&text, "seed = 7", "seed = -9223372036854775809"), "seed", "2^63"),
+        (
+            "2^63 in a number field",
+            edit(&text, "capacity_t_per_year = 20000", "capacity_t_per_year = 9223372036854775808"),
+            "miners[0].capacity_t_per_year",
+            "implausibly large",
+        ),
+        (
+            "2^63 in a quota",
+            edit(&text, "pct_of_last_year = 60", "pct_of_last_year = 9223372036854775808"),
+            "events[0].pct_of_last_year",
+            "100%",
+        ),
+        (
+            "arrays nested too deep",
+            edit(&text, "seed = 7", &format!("seed = 7\n{deep_array}")),
+            "x",
+            "nested too deeply",
+        ),
+        (
+            "tables nested too deep",
+            edit(&text, "seed = 7", &format!("seed = 7\n{deep_table}")),
+            "x",
+            "nested too deeply",
+        ),
+        (
+            "a key nested too deep",
+            edit(&text, "seed = 7", &format!("seed = 7\n{deep_key}")),
+            "x.a.a",
+            "nested too deeply",
+        ),
+        ("no [scenario]", text[text.find("[[commodities]]").unwrap()..].to_string(), "scenario", "no [scenario] table"),
+        ("a field missing from [scenario]", edit(&text, "name = \"tiny\"", ""), "scenario.name", "missing field"),
+        (
+            "no [[commodities]]",
+            format!("{}{}", &text[..text.find("[[commodities]]").unwrap()], &text[text.find("[[nations]]").unwrap()..]),
+            "commodities",
+            "at least one [[commodities]]",
+        ),
+        (
+            "no [[nations]]",
+            format!("{}{}", &text[..text.find("[[nations]]").unwrap()], &text[text.find("[[miners]]").unwrap()..]),
+            "nations",
+            "at least one [[nations]]",
+        ),
+    ];
+    for (case, bad, field, words) in &cases {
+        let e = refuse(bad);
+        placed(&e, case);
+        assert!(e.field.starts_with(field), "{case}: field {:?} in {e}", e.field);
+        assert!(e.message.contains(words), "{case}: {e}");
+    }
+}
+
+#[test]
+fn a_file_that_is_not_utf8_is_refused_at_its_byte() {
+    let text = tiny();
+    let at = text.find("name = \"tiny\"").unwrap() + "name = \"ti".len();
+    let mut bytes = text.clone().into_bytes();
+    bytes[at] = 0xE9;
+    let e = engine::scenario::text_of(&bytes, "latin1.toml").expect_err("not UTF-8");
+    placed(&e, "non-UTF-8");
+    assert_eq!((e.line, e.column), (line_of(&text, "name = \"tiny\""), 11), "{e}");
+    assert_eq!(e.field, "name", "{e}");
+    assert!(e.message.contains(&format!("byte 0xE9 at byte offset {at}")), "{e}");
+
+    // The same through the file loader, which reads bytes.
+    let dir = std::env::temp_dir().join(format!("chokepoint-utf8-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("latin1.toml");
+    std::fs::write(&file, &bytes).unwrap();
+    let e = coordinator::load_scenario(&file).expect_err("not UTF-8");
+    assert!(e.message.contains("not UTF-8") && e.line > 1, "{e}");
+    // A file over the size limit is refused before it is read (a sparse file: nothing is
+    // written).
+    let huge = dir.join("huge.toml");
+    std::fs::File::create(&huge).unwrap().set_len(engine::scenario::MAX_SCENARIO_BYTES as u64 + 1).unwrap();
+    let e = coordinator::load_scenario(&huge).expect_err("too large");
+    assert!(e.message.contains("at most 256 MiB"), "{e}");
+    placed(&e, "too large");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn damaged_files_are_refused_with_a_place() {
+    // Every 53rd byte of a valid file replaced by each of a few characters that break TOML or
+    // the scenario's rules: whatever the damage, the refusal has a line and a field.
+    let text = tiny();
+    let mut refused = 0;
+    for at in (0..text.len()).step_by(53).filter(|c| text.is_char_boundary(*c) && text.is_char_boundary(c + 1)) {
+        for ch in ["\"", "[", "=", "\n", "9", "}", "-", "."] {
+            let bad = format!("{}{ch}{}", &text[..at], &text[at + 1..]);
+            if let Err(e) = parse(&bad, "damaged.toml") {
+                placed(&e, &format!("byte {at} replaced by {ch:?}"));
+                refused += 1;
+            }
+        }
+    }
+    assert!(refused > 100, "only {refused} damaged files were refused");
+}

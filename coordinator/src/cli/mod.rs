@@ -1,10 +1,13 @@
 //! The `chokepoint` command line: verbs, flags and what they print. Errors reach the user as
 //! one clear message and a non-zero exit, never as a panic. This file holds the flags and the
 //! dispatch; each verb's work is a function in `run` (run, serve, exercise), `records` (check,
-//! runs, resume, replay, fork, state), `debrief` (report, export, diff, debrief) or `research`
-//! (sweep, synth).
+//! resume, replay, fork, db check, db salvage), `reads` (runs, runs show, state, report,
+//! export: the verbs a running process answers for others, over `live`), `debrief` (diff,
+//! debrief) or `research` (sweep, synth).
 
 mod debrief;
+mod live;
+mod reads;
 mod records;
 mod research;
 mod run;
@@ -242,6 +245,12 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Check a run database (`db check`: which runs are intact, recoverable from an earlier
+    /// snapshot, or lost) or copy what can be saved into a new one (`db salvage --out NEWDB`).
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
     /// Print the world of a run at the start of tick T, or write it as JSON.
     State {
         /// The run's id (see `chokepoint runs`).
@@ -348,9 +357,25 @@ pub enum RunsCommand {
     },
 }
 
+#[derive(Subcommand, Debug)]
+pub enum DbCommand {
+    /// Read every record of every run and say whether each run is intact, recoverable from an
+    /// earlier snapshot, or lost. The database is never written.
+    Check,
+    /// Copy every run that is not lost — intact ones whole, recoverable ones cut back to their
+    /// last good snapshot — with its ticks, snapshots and journal, into a new database.
+    Salvage {
+        /// The new database (must not exist yet).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let default_level = if matches!(cli.command, Command::Serve { .. }) { "info" } else { "warn" };
+    // sled logs its own errors in its own words; they reach the user as one sentence each,
+    // through the store, so its log is off unless CHOKEPOINT_LOG asks for it.
+    let default_level = if matches!(cli.command, Command::Serve { .. }) { "info,sled=off" } else { "warn,sled=off" };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CHOKEPOINT_LOG").unwrap_or_else(|_| default_level.into()),
@@ -401,8 +426,53 @@ fn seconds(flag: &str, v: f64) -> anyhow::Result<Duration> {
     Ok(Duration::from_secs_f64(v))
 }
 
-fn open_store(db: &Path) -> anyhow::Result<Arc<Store>> {
-    Ok(Arc::new(Store::open(db)?))
+/// Opens the database for a verb that records runs, saying how it was opened when that is
+/// worth knowing (a repair), and answers other processes' read-only verbs over a socket while
+/// the verb runs (drop the second value before the store).
+fn open_store(db: &Path) -> anyhow::Result<(Arc<Store>, Option<live::Serving>)> {
+    let store = Arc::new(Store::open(db)?);
+    if let Some(notice) = store.notice() {
+        eprintln!("{notice}");
+    }
+    let serving = live::serve(store.clone(), db);
+    Ok((store, serving))
+}
+
+/// Opens the database to read it (a copy when it is not known to be intact).
+fn open_read(db: &Path) -> anyhow::Result<Store> {
+    let store = Store::open_read(db)?;
+    if let Some(notice) = store.notice() {
+        eprintln!("{notice}");
+    }
+    Ok(store)
+}
+
+/// Runs a read-only verb: on the database, or when another process holds it, through that
+/// process's read socket.
+fn read(db: &Path, request: reads::Read) -> anyhow::Result<ExitCode> {
+    let answer = match Store::open_read(db) {
+        Ok(store) => {
+            if let Some(notice) = store.notice() {
+                eprintln!("{notice}");
+            }
+            let mut text = String::new();
+            let done = reads::answer(&store, db, &request, &Default::default(), &mut text);
+            print!("{text}");
+            return done.map(|()| ExitCode::SUCCESS);
+        }
+        Err(crate::store::StoreError::Locked { holder: Some(h), path }) => match h.socket.as_deref() {
+            Some(socket) => {
+                live::ask(socket, request).ok_or(crate::store::StoreError::Locked { holder: Some(h.clone()), path })?
+            }
+            None => return Err(crate::store::StoreError::Locked { holder: Some(h), path }.into()),
+        },
+        Err(e) => return Err(e.into()),
+    };
+    print!("{}", answer.text);
+    match answer.error {
+        None => Ok(ExitCode::SUCCESS),
+        Some(e) => Err(anyhow::anyhow!(e)),
+    }
 }
 
 /// Records a new run of `s` and returns its id.
@@ -428,8 +498,10 @@ pub fn execute(db: &Path, command: Command) -> anyhow::Result<ExitCode> {
             run::exercise(db, scenario, flags, args)
         }
         Command::Check { scenario } => records::check(scenario),
-        Command::Runs { show: None } => records::runs(db),
-        Command::Runs { show: Some(RunsCommand::Show { run }) } => records::show(db, run),
+        Command::Runs { show: None } => read(db, reads::Read::Runs),
+        Command::Runs { show: Some(RunsCommand::Show { run }) } => read(db, reads::Read::Show { run }),
+        Command::Db { command: DbCommand::Check } => records::db_check(db),
+        Command::Db { command: DbCommand::Salvage { out } } => records::db_salvage(db, out),
         Command::Resume { run, ai, out, quiet, serve: false, .. } => records::resume(db, run, ai.then_some(out), quiet),
         Command::Resume { run, quiet, serve: true, serving, .. } => run::resume_served(db, run, serving, quiet),
         Command::Replay { run, from, to } => records::replay(db, run, from, to),
@@ -437,9 +509,17 @@ pub fn execute(db: &Path, command: Command) -> anyhow::Result<ExitCode> {
             let options = crate::history::ForkOptions { seed, events_file: events, ticks, out, progress: !quiet };
             records::fork(db, run, at, options)
         }
-        Command::State { run, at, json } => records::state(db, run, at, json),
-        Command::Report { run, out } => debrief::report(db, run, out),
-        Command::Export { run, format, out } => debrief::export(db, run, format, out),
+        Command::State { run, at, json } => read(db, reads::Read::State { run, at, json }),
+        Command::Report { run, out } => {
+            let out = out.unwrap_or_else(|| PathBuf::from("out").join(format!("report-run{run}")));
+            read(db, reads::Read::Report { run, out })
+        }
+        Command::Export { run, format, out } => {
+            let out = out.unwrap_or_else(|| PathBuf::from("out").join(format!("export-run{run}")));
+            let format =
+                clap::ValueEnum::to_possible_value(&format).map_or_else(String::new, |v| v.get_name().to_string());
+            read(db, reads::Read::Export { run, format, out })
+        }
         Command::Diff { a, b, out } => debrief::diff(db, a, b, out),
         Command::Debrief { run, listen } => debrief::debrief(db, run, listen),
         Command::Sweep { scenario, seeds, set, jobs, ticks, out, quiet } => {

@@ -1,10 +1,9 @@
-//! The verbs over recorded runs: `check`, `runs`, `runs show`, `resume`, `replay`, `fork`,
-//! `state`.
+//! The verbs over recorded runs that change them or look at the database as a whole: `check`,
+//! `resume`, `replay`, `fork`, `db check` and `db salvage`.
 
-use super::open_store;
+use super::{open_read, open_store};
 use crate::history::{self, HistoryError};
-use crate::store::RunId;
-use anyhow::Context;
+use crate::store::{Health, RunHealth, RunId, RunStatus, Store};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -24,110 +23,21 @@ pub(super) fn check(scenario: PathBuf) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub(super) fn runs(db: &Path) -> anyhow::Result<ExitCode> {
-    let store = open_store(db)?;
-    let runs = store.runs()?;
-    if runs.is_empty() {
-        println!("No runs recorded in {}", db.display());
-    } else {
-        println!(
-            "{:>5}  {:<22} {:>12} {:>13}  {:<12} {:<20} parent",
-            "id", "scenario", "seed", "ticks", "status", "mode"
-        );
-        for (id, m) in runs {
-            let parent = m.parent.map(|(p, t)| format!("{p} @ tick {t}")).unwrap_or_default();
-            let status = match &m.ended_by {
-                Some(by) => format!("{} ({by})", m.status.as_str()),
-                None => m.status.as_str().to_string(),
-            };
-            let ticks = format!("{}/{}", m.ticks_done, m.ticks);
-            println!(
-                "{:>5}  {:<22} {:>12} {:>13}  {:<12} {:<20} {parent}",
-                id.0, m.scenario_name, m.seed, ticks, status, m.mode
-            );
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-pub(super) fn show(db: &Path, run: u64) -> anyhow::Result<ExitCode> {
-    let store = open_store(db)?;
-    let id = RunId(run);
-    let m = store.run(id)?;
-    let ticks = store.ticks(id)?;
-    println!("run {id}");
-    println!("  scenario     {} ({})", m.scenario_name, m.scenario_path);
-    println!("  seed         {}", m.seed);
-    println!("  ticks        {} of {} done", m.ticks_done, m.ticks);
-    println!("  status       {}{}", m.status.as_str(), m.error.as_ref().map(|e| format!(" — {e}")).unwrap_or_default());
-    println!("  mode         {}", m.mode);
-    println!("  version      {}", m.version);
-    println!("  started      {}", crate::time::iso8601(m.started_unix_ms));
-    if let Some(by) = &m.ended_by {
-        println!("  ended by     {by} at tick {}", m.ticks_done);
-    }
-    if let Some(x) = &m.exercise {
-        println!("  exercise     played by {}, turns of {} ticks", x.players.join(", "), x.turn_ticks);
-        if let Some((tick, dir)) = &x.ai_from {
-            println!("               continued under AI from tick {tick}; the exercise's own outputs are in {dir}");
-        }
-    }
-    if let Some((p, t)) = m.parent {
-        println!("  forked from  run {p} at tick {t}");
-    }
-    println!("  events       {}", if m.events.is_some() { "replaced after the branch tick" } else { "the scenario's" });
-    println!("  outputs      {}", m.out_dir);
-    println!("  snapshots    every {} ticks, at {:?}", m.snapshot_every, store.snapshot_ticks(id)?);
-    println!("  journal      {} entries", store.journal(id)?.len());
-    let last = ticks.last().map(|(t, e)| format!("tick {t}: {}", engine::digest::Digest(e.digest))).unwrap_or_default();
-    println!("  digests      {} recorded; last {last}", ticks.len());
-    let decided = store.decision_ticks(id)?;
-    if m.journal_actions || !decided.is_empty() {
-        let every = if m.journal_actions { "every node's" } else { "non-deterministic nodes'" };
-        println!("  decisions    {every} action batches journaled, at {} ticks", decided.len());
-    }
-    for (i, change) in store.placements(id)?.iter().enumerate() {
-        let label = if i == 0 { "  placement   " } else { "              " };
-        println!("{label} {}", describe_placement(change));
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// One change of placement as `runs show` prints it: from which tick, why, and who runs what
-/// (the agent ranges cut short when long).
-fn describe_placement(change: &crate::hosts::PlacementChange) -> String {
-    let hosts: Vec<String> = change
-        .hosts
-        .iter()
-        .map(|(host, agents)| {
-            let mut ranges = agents.to_string();
-            if ranges.len() > 48 {
-                // Cut at the last whole range that fits.
-                let cut = ranges[..48].rfind(", ").unwrap_or(0);
-                ranges.truncate(cut);
-                ranges.push_str(", ...");
-            }
-            format!("{host}: {} agents ({ranges})", agents.len())
-        })
-        .collect();
-    let recovered =
-        change.recovery_us.map(|us| format!(", recovered in {:.1} ms", us as f64 / 1000.0)).unwrap_or_default();
-    format!("from tick {} ({}{recovered}): {}", change.tick, change.cause, hosts.join("; "))
-}
-
 /// `under_ai`: continue an exercise under AI, into this folder (or the default one).
 pub(super) fn resume(db: &Path, run: u64, under_ai: Option<Option<PathBuf>>, quiet: bool) -> anyhow::Result<ExitCode> {
-    let store = open_store(db)?;
+    let (store, _live) = open_store(db)?;
+    let watch = crate::signals::Watch::start();
+    let hooks = crate::run::Hooks { stop: watch.stop.clone(), ..Default::default() };
     let options = history::ResumeOptions { snapshot_every: None, progress: !quiet, under_ai };
-    let (meta, summary) = history::resume(store, RunId(run), options)?;
+    let (meta, summary) = history::resume(store, RunId(run), options, &hooks)?;
     let s = history::scenario_of(&meta)?;
     print!("{}", summary.render(&s));
     println!("Run {run} resumed to tick {} ({}); outputs in {}", meta.ticks_done, meta.status.as_str(), meta.out_dir);
-    Ok(ExitCode::SUCCESS)
+    Ok(super::run::stopped(&watch, RunId(run), meta.status == RunStatus::Completed, summary.ticks, db))
 }
 
 pub(super) fn replay(db: &Path, run: u64, from: u32, to: Option<u32>) -> anyhow::Result<ExitCode> {
-    let store = open_store(db)?;
+    let store = open_read(db)?;
     match history::replay(&store, RunId(run), from, to) {
         Ok(r) => {
             println!(
@@ -145,28 +55,82 @@ pub(super) fn replay(db: &Path, run: u64, from: u32, to: Option<u32>) -> anyhow:
 }
 
 pub(super) fn fork(db: &Path, run: u64, at: u32, options: history::ForkOptions) -> anyhow::Result<ExitCode> {
-    let store = open_store(db)?;
-    let (id, meta, summary) = history::fork(store, RunId(run), at, options)?;
+    let (store, _live) = open_store(db)?;
+    let watch = crate::signals::Watch::start();
+    let hooks = crate::run::Hooks { stop: watch.stop.clone(), ..Default::default() };
+    let (id, meta, summary) = history::fork(store, RunId(run), at, options, &hooks)?;
     let s = history::scenario_of(&meta)?;
     print!("{}", summary.render(&s));
     println!(
         "Run {id} forked from run {run} at tick {at}, seed {}, to tick {}; outputs in {}",
         meta.seed, meta.ticks, meta.out_dir
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(super::run::stopped(&watch, id, meta.status == RunStatus::Completed, summary.ticks, db))
 }
 
-pub(super) fn state(db: &Path, run: u64, at: u32, json: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let store = open_store(db)?;
-    let (s, state, digest) = history::state_at(&store, RunId(run), at)?;
-    let view = crate::view::WorldView::new(&s, &state, &digest);
-    match json {
-        Some(path) => {
-            let text = serde_json::to_string_pretty(&view)?;
-            std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
-            println!("Run {run} at tick {at} written to {}", path.display());
-        }
-        None => print!("{}", view.render()),
+/// `db check`: every run's verdict; exits non-zero when any run is not intact.
+pub(super) fn db_check(db: &Path) -> anyhow::Result<ExitCode> {
+    let store = Store::open_read(db)?;
+    if let Some(notice) = store.notice() {
+        eprintln!("{notice}");
     }
+    let report = store.check()?;
+    if report.is_empty() {
+        println!("No runs recorded in {}", db.display());
+    }
+    let mut all_intact = true;
+    for h in &report {
+        all_intact &= h.health == Health::Intact;
+        println!("{}", verdict_line(db, h));
+    }
+    let intact = report.iter().filter(|h| h.health == Health::Intact).count();
+    println!("{} of {} runs intact in {}", intact, report.len(), db.display());
+    Ok(if all_intact { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// One run's verdict in words.
+fn verdict_line(db: &Path, h: &RunHealth) -> String {
+    let name = h
+        .meta
+        .as_ref()
+        .map(|m| format!(" ({}, seed {}, {}/{} ticks)", m.scenario_name, m.seed, m.ticks_done, m.ticks))
+        .unwrap_or_default();
+    match &h.health {
+        Health::Intact => format!("run {}{name}: intact", h.run),
+        Health::Recoverable { snapshot, damage } => format!(
+            "run {}{name}: recoverable from the snapshot at tick {snapshot} ({damage}); `chokepoint --db {} db salvage --out NEWDB` keeps it up to there",
+            h.run,
+            db.display()
+        ),
+        Health::Lost(why) => format!("run {}{name}: lost ({why})", h.run),
+    }
+}
+
+/// `db salvage --out NEWDB`: a new database holding every run that is not lost.
+pub(super) fn db_salvage(db: &Path, out: PathBuf) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        !out.exists() || std::fs::read_dir(&out).is_ok_and(|mut d| d.next().is_none()),
+        "{} already exists; salvage writes a new database, so give a path that does not exist yet",
+        out.display()
+    );
+    let store = Store::open_read(db)?;
+    if let Some(notice) = store.notice() {
+        eprintln!("{notice}");
+    }
+    let into = Store::open(&out)?;
+    let copied = store.salvage(&into)?;
+    let mut saved = 0;
+    for (h, salvaged) in &copied {
+        match salvaged {
+            Some(s) if s.whole => println!("run {}: copied whole ({} ticks)", s.run, s.ticks_done),
+            Some(s) => println!(
+                "run {}: copied up to its snapshot at tick {}; `resume {}` continues it",
+                s.run, s.ticks_done, s.run
+            ),
+            None => println!("{}: not copied", verdict_line(db, h)),
+        }
+        saved += usize::from(salvaged.is_some());
+    }
+    println!("{saved} of {} runs salvaged into {}", copied.len(), out.display());
     Ok(ExitCode::SUCCESS)
 }

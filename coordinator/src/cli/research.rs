@@ -20,6 +20,9 @@ pub(super) fn sweep(scenario: PathBuf, flags: SweepFlags) -> anyhow::Result<Exit
     let s = prepare(&scenario, None, ticks)?;
     let seeds = crate::sweep::parse_seeds(&seeds)?;
     let params = set.iter().map(|p| crate::sweep::parse_param(p, &s)).collect::<Result<Vec<_>, _>>()?;
+    for (i, p) in params.iter().enumerate() {
+        anyhow::ensure!(!params[..i].iter().any(|q| q.key == p.key), "--set {} is given twice", p.key);
+    }
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let runs = seeds.len() * params.iter().map(|p| p.values.len()).product::<usize>();
     println!(
@@ -29,11 +32,35 @@ pub(super) fn sweep(scenario: PathBuf, flags: SweepFlags) -> anyhow::Result<Exit
         runs / seeds.len().max(1),
         out.display()
     );
+    let watch = crate::signals::Watch::start();
     let started = std::time::Instant::now();
-    let report = crate::sweep::sweep(
-        &s,
-        &crate::sweep::SweepOptions { seeds, params, jobs, out: out.clone(), progress: !quiet },
-    )?;
+    let width = params.len();
+    let options = crate::sweep::SweepOptions {
+        seeds,
+        params,
+        jobs,
+        out: out.clone(),
+        progress: !quiet,
+        stop: watch.stop.clone(),
+    };
+    let report = crate::sweep::run(&s, &options)?;
+    for (job, why) in &report.damaged {
+        eprintln!(
+            "warning: the record of the run with seed {} and {:?} was damaged ({why}); it was run again",
+            job.seed, job.values
+        );
+    }
+    if report.others > 0 {
+        println!(
+            "{} finished runs of other configurations (another scenario text, seed, ticks, parameter value or version) are kept in {} and not used",
+            report.others,
+            out.join("cells").display()
+        );
+    }
+    println!("Writing runs.csv and summary.csv from {} finished runs", report.finished());
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    report.write_tables(&out, width)?;
     println!(
         "{} runs done, {} already finished and skipped, {} failed, in {:.1} s; summary in {}",
         report.done,
@@ -44,6 +71,15 @@ pub(super) fn sweep(scenario: PathBuf, flags: SweepFlags) -> anyhow::Result<Exit
     );
     for (job, e) in &report.failed {
         eprintln!("run with seed {} and {:?} failed twice: {e}", job.seed, job.values);
+    }
+    if let Some(signal) = watch.signal() {
+        eprintln!(
+            "stopped by {}: {} runs not done; the same command finishes them (the {} finished are kept)",
+            signal.name(),
+            report.not_run,
+            report.finished()
+        );
+        return Ok(ExitCode::from(signal.exit_code()));
     }
     Ok(if report.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

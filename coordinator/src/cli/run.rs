@@ -17,7 +17,7 @@ use std::sync::Arc;
 pub(super) fn run(db: &Path, scenario: PathBuf, threads: Option<u16>, args: RunArgs) -> anyhow::Result<ExitCode> {
     let RunArgs { seed, ticks, out, snapshot_every, quiet } = args;
     let s = prepare(&scenario, seed, ticks)?;
-    let store = open_store(db)?;
+    let (store, _live) = open_store(db)?;
     let out = out.unwrap_or_else(|| default_out(&s));
     let run = new_run(&store, &s, &scenario, &out, snapshot_every, "embedded".into())?;
     announce(&s, &out);
@@ -29,11 +29,28 @@ pub(super) fn run(db: &Path, scenario: PathBuf, threads: Option<u16>, args: RunA
     };
     let persist = Persist { store: store.clone(), run, snapshot_every };
     let options = RunOptions { out: Some(out.clone()), progress: !quiet, append: false };
-    let outcome = drive(&mut engine, &options, &Hooks::default(), Some(&persist))
+    let watch = crate::signals::Watch::start();
+    let hooks = Hooks { stop: watch.stop.clone(), ..Hooks::default() };
+    let outcome = drive(&mut engine, &options, &hooks, Some(&persist))
         .with_context(|| format!("run {run} of {} with seed {} failed", s.name, s.seed))?;
     print!("{}", outcome.summary.render(&s));
     println!("Run {run}, seed {}; outputs in {}; recorded in {}", s.seed, out.display(), db.display());
-    Ok(ExitCode::SUCCESS)
+    Ok(stopped(&watch, run, outcome.completed, outcome.summary.ticks, db))
+}
+
+/// The exit status of a run that has ended: success, or for one stopped by a signal the
+/// signal's status, after saying how to continue it.
+pub(super) fn stopped(watch: &crate::signals::Watch, run: RunId, completed: bool, ticks: u32, db: &Path) -> ExitCode {
+    if completed {
+        return ExitCode::SUCCESS;
+    }
+    let signal = watch.signal().unwrap_or(crate::signals::Signal::Interrupt);
+    eprintln!(
+        "Run {run} interrupted by {} after {ticks} more ticks; its outputs are flushed and it is recorded as interrupted; continue it with `chokepoint --db {} resume {run}`",
+        signal.name(),
+        db.display()
+    );
+    ExitCode::from(signal.exit_code())
 }
 
 /// The join secret: read from `--node-secret-file`, or made now (and then printed).
@@ -70,7 +87,7 @@ pub(super) fn serve(db: &Path, scenario: PathBuf, flags: ServeArgs, args: RunArg
     // The TLS pair is checked before anything is recorded.
     flags.tls.load()?;
     let s = prepare(&scenario, seed, ticks)?;
-    let store = open_store(db)?;
+    let (store, _live) = open_store(db)?;
     let out = out.unwrap_or_else(|| default_out(&s));
     let run = new_run(&store, &s, &scenario, &out, snapshot_every, format!("served on {} nodes", flags.nodes))?;
     if flags.journal_actions {
@@ -90,7 +107,7 @@ pub(super) fn serve(db: &Path, scenario: PathBuf, flags: ServeArgs, args: RunArg
 pub(super) fn resume_served(db: &Path, run: u64, flags: ServeArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     let secret = join_secret(&flags)?;
     flags.tls.load()?;
-    let store = open_store(db)?;
+    let (store, _live) = open_store(db)?;
     let options = history::ResumeOptions { snapshot_every: None, progress: !quiet, under_ai: None };
     let resumed = history::prepare_resume(store.clone(), RunId(run), options)?;
     let journal = flags.journal_actions || resumed.meta.journal_actions;
@@ -121,6 +138,8 @@ async fn serve_main(
     out: &Path,
     db: &Path,
 ) -> anyhow::Result<ExitCode> {
+    // Listening for signals before anything is printed, so none can end the process unhandled.
+    let mut signals = crate::signals::Listener::new();
     let listener = match tokio::net::TcpListener::bind(listen.addr).await {
         Ok(l) => l,
         Err(e) => {
@@ -150,15 +169,19 @@ async fn serve_main(
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
     let s = engine.scenario_arc();
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
+    let got = Arc::new(std::sync::Mutex::new(None));
+    let seen = got.clone();
+    let shutdown = async move {
+        let signal = signals.next().await;
+        *crate::run::lock(&seen) = Some(signal);
     };
+    let code = move || crate::run::lock(&got).map_or(130, crate::signals::Signal::exit_code);
     let run_id = options.run_id.clone();
     match serve::serve(listener, engine, options, shutdown).await {
-        Ok(report) => Ok(print_report(&report, &s, out, db)),
+        Ok(report) => Ok(print_report(&report, &s, out, db, code())),
         Err(ServeError::Interrupted) => {
             eprintln!("interrupted before the run started");
-            Ok(ExitCode::from(130))
+            Ok(ExitCode::from(code()))
         }
         Err(e) => Err(anyhow::Error::new(e).context(format!(
             "run {run_id} of {} with seed {} failed; outputs of completed ticks are in {}",
@@ -170,7 +193,8 @@ async fn serve_main(
 }
 
 /// What a served run prints when it ends; its exit status.
-fn print_report(report: &serve::ServeReport, s: &engine::Scenario, out: &Path, db: &Path) -> ExitCode {
+/// `stopped` is the exit status of a run a signal stopped.
+fn print_report(report: &serve::ServeReport, s: &engine::Scenario, out: &Path, db: &Path, stopped: u8) -> ExitCode {
     print!("{}", report.summary.render(s));
     print!("{}", report.latency.render());
     let (messages, bytes) = report.traffic_per_tick();
@@ -186,8 +210,14 @@ fn print_report(report: &serve::ServeReport, s: &engine::Scenario, out: &Path, d
     if report.completed {
         ExitCode::SUCCESS
     } else {
-        eprintln!("interrupted after {} ticks; outputs of completed ticks are in {}", report.ticks, out.display());
-        ExitCode::from(130)
+        eprintln!(
+            "interrupted after {} ticks; outputs of completed ticks are in {}; continue it with `chokepoint --db {} resume {} --serve`",
+            report.ticks,
+            out.display(),
+            db.display(),
+            report.run_id
+        );
+        ExitCode::from(stopped)
     }
 }
 
@@ -218,7 +248,7 @@ pub(super) fn exercise(db: &Path, scenario: PathBuf, flags: ExerciseFlags, args:
     }
     let tls = flags.tls.load()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let store = open_store(db)?;
+    let (store, _live) = open_store(db)?;
     let out = out.unwrap_or_else(|| default_out(&s));
     let setup = Setup { players, turn_ticks: flags.turn, deadline, tick_interval };
     let options = exercise::Options {
@@ -239,6 +269,11 @@ pub(super) fn exercise(db: &Path, scenario: PathBuf, flags: ExerciseFlags, args:
             .with_context(|| format!("cannot listen on {}", flags.grpc_listen))?;
         anyhow::Ok((http, grpc))
     })?;
+    // Listening for signals before anything is printed, so none can end the process unhandled.
+    let mut signals = {
+        let _entered = runtime.enter();
+        crate::signals::Listener::new()
+    };
     let (run, s) = (ex.run, ex.scenario.clone());
     println!(
         "Exercise: {} (run {run}), {} ticks, turns of {} ticks, deadline {}s; outputs in {}",
@@ -260,8 +295,11 @@ pub(super) fn exercise(db: &Path, scenario: PathBuf, flags: ExerciseFlags, args:
     }
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
+    let got = Arc::new(std::sync::Mutex::new(None));
+    let seen = got.clone();
+    let shutdown = async move {
+        let signal = signals.next().await;
+        *crate::run::lock(&seen) = Some(signal);
     };
     let outcome =
         runtime.block_on(ex.serve(http, grpc, shutdown)).with_context(|| format!("exercise run {run} failed"))?;
@@ -271,5 +309,11 @@ pub(super) fn exercise(db: &Path, scenario: PathBuf, flags: ExerciseFlags, args:
         out.display(),
         db.display()
     );
-    Ok(ExitCode::SUCCESS)
+    match *crate::run::lock(&got) {
+        Some(signal) if !outcome.completed => {
+            eprintln!("Exercise run {run} stopped by {}; it is recorded as interrupted", signal.name());
+            Ok(ExitCode::from(signal.exit_code()))
+        }
+        Some(_) | None => Ok(ExitCode::SUCCESS),
+    }
 }

@@ -163,22 +163,16 @@ impl Worker<'_> {
     /// Runs up to `ticks` ticks, copying each into the game; returns the step failure that
     /// ended the exercise, if one did. A turn's first tick leaves its agencies' auctions in
     /// `reveal`.
-    fn run_ticks(
-        &mut self,
-        ticks: u32,
-        mut reveal: Option<&mut Reveal>,
-    ) -> Result<Option<crate::sim::StepError>, RunError> {
+    fn run_ticks(&mut self, ticks: u32, mut reveal: Option<&mut Reveal>) -> Result<Option<RunError>, RunError> {
         for i in 0..ticks {
             if self.engine.is_finished() {
                 break;
             }
-            match self.driver.step(&mut self.engine, &self.hooks, self.persist) {
-                Ok(()) => {}
-                Err(RunError::Step(e)) => {
-                    self.shared.game().failure = Some(e.to_string());
-                    return Ok(Some(e));
-                }
-                Err(other) => return Err(other),
+            // Any failure of a tick (the engine's, an output file's, the store's) ends the
+            // exercise, recorded as failed with its reason.
+            if let Err(e) = self.driver.step(&mut self.engine, &self.hooks, self.persist) {
+                self.shared.game().failure = Some(e.to_string());
+                return Ok(Some(e));
             }
             if i == 0
                 && let Some(r) = reveal.as_deref_mut()

@@ -4,7 +4,7 @@
 
 use super::raw::{RawEvent, RawFile};
 use super::sites::{miner_name, refiner_name};
-use super::validate::{MAX_MUSD, MAX_T_PER_YEAR, Validator, round_half_away};
+use super::validate::{Codes, MAX_MUSD, MAX_T_PER_YEAR, Validator, round_half_away};
 use super::*;
 use crate::locate::FieldPath;
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,10 +15,10 @@ const ACTIONS: &str = "export_ban, export_quota, export_licensing, export_tariff
 /// What events may refer to by name, gathered once: from the file being validated, or from a
 /// validated scenario (for injects, players' orders and a fork's events).
 pub(super) struct Names {
-    nations: Vec<String>,
-    commodities: Vec<String>,
-    lanes: Vec<String>,
-    alliances: Vec<String>,
+    nations: Codes,
+    commodities: Codes,
+    lanes: Codes,
+    alliances: Codes,
     /// Every event's name among those being validated.
     events: BTreeSet<String>,
     /// Mines and refineries by name (the first of a name wins), with their agent ids.
@@ -28,10 +28,10 @@ pub(super) struct Names {
 impl Names {
     pub(super) fn of_file(raw: &RawFile) -> Names {
         let mut names = Names {
-            nations: raw.nations.iter().map(|n| n.id.clone()).collect(),
-            commodities: raw.commodities.iter().map(|c| c.id.clone()).collect(),
-            lanes: raw.lanes.iter().map(|l| l.id.clone()).collect(),
-            alliances: raw.alliances.iter().map(|a| a.id.clone()).collect(),
+            nations: Codes::new(raw.nations.iter().map(|n| n.id.as_str())),
+            commodities: Codes::new(raw.commodities.iter().map(|c| c.id.as_str())),
+            lanes: Codes::new(raw.lanes.iter().map(|l| l.id.as_str())),
+            alliances: Codes::new(raw.alliances.iter().map(|a| a.id.as_str())),
             events: event_names(&raw.events),
             sites: BTreeMap::new(),
         };
@@ -56,10 +56,10 @@ impl Names {
             sites.entry(s.agents[site.agent.index()].name.clone()).or_insert(site.agent);
         }
         Names {
-            nations: s.nations.iter().map(|n| n.code.clone()).collect(),
-            commodities: s.commodities.iter().map(|c| c.code.clone()).collect(),
-            lanes: s.lanes.iter().map(|l| l.code.clone()).collect(),
-            alliances: s.alliances.iter().map(|a| a.code.clone()).collect(),
+            nations: Codes::new(s.nations.iter().map(|n| n.code.as_str())),
+            commodities: Codes::new(s.commodities.iter().map(|c| c.code.as_str())),
+            lanes: Codes::new(s.lanes.iter().map(|l| l.code.as_str())),
+            alliances: Codes::new(s.alliances.iter().map(|a| a.code.as_str())),
             events: event_names(events),
             sites,
         }
@@ -216,7 +216,7 @@ impl Validator<'_> {
     fn lane_disruption(&mut self, p: &FieldPath, e: &RawEvent, names: &Names) -> Option<EventKind> {
         let code = self.required(p, "lane", &e.action, &e.lane)?.clone();
         let extra = *self.required(p, "extra_ticks", &e.action, &e.extra_ticks)?;
-        let Some(lane) = names.lanes.iter().position(|l| *l == code) else {
+        let Some(lane) = names.lanes.find(&code) else {
             self.fail(&p.key("lane"), format!("no lane is named \"{code}\""));
             return None;
         };
@@ -239,7 +239,7 @@ impl Validator<'_> {
     fn alliance_change(&mut self, p: &FieldPath, e: &RawEvent, names: &Names) -> Option<EventKind> {
         let nation = self.acting_nation(p, e, names)?;
         let code = self.required(p, "alliance", &e.action, &e.alliance)?.clone();
-        let Some(alliance) = names.alliances.iter().position(|a| *a == code) else {
+        let Some(alliance) = names.alliances.find(&code) else {
             self.fail(&p.key("alliance"), format!("no alliance is named \"{code}\""));
             return None;
         };

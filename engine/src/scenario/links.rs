@@ -1,24 +1,22 @@
 //! Validation of what links nations and sites: alliances, shipping lanes and offtake contracts.
 
 use super::raw::RawFile;
-use super::validate::Validator;
+use super::validate::{Validator, seen_before};
 use super::*;
 use crate::locate::FieldPath;
+use std::collections::{BTreeMap, BTreeSet};
 
 impl Validator<'_> {
     pub(super) fn alliances(&mut self, raw: &RawFile) -> Vec<AllianceDef> {
         let mut out = Vec::new();
+        let mut seen = BTreeSet::new();
         for (i, a) in raw.alliances.iter().enumerate() {
             let p = FieldPath::root().key("alliances").index(i);
-            if a.id.is_empty() || raw.alliances[..i].iter().any(|o| o.id == a.id) {
+            if a.id.is_empty() || seen_before(&mut seen, &a.id) {
                 self.fail(&p.key("id"), format!("alliance id \"{}\" is empty or defined twice", a.id));
             }
-            let mut members: Vec<NationId> = a
-                .members
-                .iter()
-                .enumerate()
-                .map(|(j, code)| self.nation(&p.key("members").index(j), code, &raw.nations))
-                .collect();
+            let mut members: Vec<NationId> =
+                a.members.iter().enumerate().map(|(j, code)| self.nation(&p.key("members").index(j), code)).collect();
             members.sort();
             members.dedup();
             let reserve_sharing_price_bp =
@@ -40,15 +38,16 @@ impl Validator<'_> {
 
     pub(super) fn lanes(&mut self, raw: &RawFile, regions: &[String]) -> Vec<Lane> {
         let mut out = Vec::new();
+        let mut seen = BTreeSet::new();
         for (i, l) in raw.lanes.iter().enumerate() {
             let p = FieldPath::root().key("lanes").index(i);
-            if l.id.is_empty() || raw.lanes[..i].iter().any(|o| o.id == l.id) {
+            if l.id.is_empty() || seen_before(&mut seen, &l.id) {
                 self.fail(&p.key("id"), format!("lane id \"{}\" is empty or defined twice", l.id));
             }
             let end = |v: &mut Self, field: &str, name: &str| -> RegionId {
-                match regions.iter().position(|r| r == name) {
-                    Some(r) => RegionId(r as u16),
-                    None => {
+                match regions.binary_search_by(|r| r.as_str().cmp(name)) {
+                    Ok(r) => RegionId(r as u16),
+                    Err(_) => {
                         v.fail(
                             &p.key(field),
                             format!(
@@ -74,7 +73,15 @@ impl Validator<'_> {
 
     pub(super) fn offtakes(&mut self, raw: &RawFile, agents: &[AgentDef]) -> Vec<Offtake> {
         let mut out: Vec<Offtake> = Vec::new();
-        let find = |name: &str| agents.iter().position(|a| a.name == name).map(|i| AgentId(i as u32));
+        // Agents by name (the first of a name wins), and each site's offtake shares so far.
+        let mut by_name: BTreeMap<&str, AgentId> = BTreeMap::new();
+        if !raw.offtakes.is_empty() {
+            for (i, a) in agents.iter().enumerate() {
+                by_name.entry(a.name.as_str()).or_insert(AgentId(i as u32));
+            }
+        }
+        let find = |name: &str| by_name.get(name).copied();
+        let mut shares: BTreeMap<AgentId, u32> = BTreeMap::new();
         for (i, o) in raw.offtakes.iter().enumerate() {
             let p = FieldPath::root().key("offtakes").index(i);
             let site = find(&o.site);
@@ -106,8 +113,9 @@ impl Validator<'_> {
                 continue;
             }
             let share_bp = self.pct_bp(&p.key("share_pct"), o.share_pct, 100.0);
-            let total: u32 = out.iter().filter(|x| x.site == site).map(|x| x.share_bp).sum::<u32>() + share_bp;
-            if total > 10_000 {
+            let total = shares.entry(site).or_default();
+            *total += share_bp;
+            if *total > 10_000 {
                 self.fail(&p.key("share_pct"), format!("offtakes of \"{}\" add up to more than 100%", o.site));
             }
             let price_bp = self.pct_bp(&p.key("price_pct_of_world"), o.price_pct_of_world, 1000.0);

@@ -374,11 +374,56 @@ pub struct ScenarioError {
     pub message: String,
 }
 
+/// The largest scenario file accepted, in bytes. Validation takes time linear in the size (a
+/// 50 MB file checks in seconds), but the file's text and its parsed tables are held in memory
+/// together; a `[synthetic]` table makes a world of any size without its text.
+pub const MAX_SCENARIO_BYTES: usize = 256 * 1024 * 1024;
+
+/// The refusal of a file larger than [`MAX_SCENARIO_BYTES`].
+pub fn too_large(file: &str, bytes: u64) -> ScenarioError {
+    ScenarioError {
+        file: file.into(),
+        line: 1,
+        column: 1,
+        field: "(file)".into(),
+        message: format!(
+            "the file is {:.1} MiB; a scenario file may be at most {} MiB (a [synthetic] table makes larger worlds without writing them out)",
+            bytes as f64 / 1048576.0,
+            MAX_SCENARIO_BYTES >> 20
+        ),
+    }
+}
+
+/// The file's bytes as text, or an error at the first byte that is not UTF-8: its line,
+/// column and byte offset, and the key written on that line.
+pub fn text_of<'b>(bytes: &'b [u8], file: &str) -> Result<&'b str, ScenarioError> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        let offset = e.valid_up_to();
+        // The bytes before the bad one are valid text, so they can be placed and named.
+        let before = std::str::from_utf8(&bytes[..offset]).unwrap_or_default();
+        let (line, column) = line_col(before, offset);
+        let field = describe_span(before, offset);
+        ScenarioError {
+            file: file.into(),
+            line,
+            column,
+            field: if field.is_empty() { "(file)".into() } else { field },
+            message: format!(
+                "the file is not UTF-8 text: byte 0x{:02X} at byte offset {offset} cannot start or continue a character (save the file as UTF-8)",
+                bytes[offset]
+            ),
+        }
+    })
+}
+
 /// Validates scenario text; `file` names it in errors.
 pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
+    if text.len() > MAX_SCENARIO_BYTES {
+        return Err(too_large(file, text.len() as u64));
+    }
     let raw: RawFile = toml::from_str(text).map_err(|e| toml_error(text, file, &e))?;
     let raw = synthetic::expand(raw, text, file)?;
-    let mut v = Validator::new(text, file, Vec::new());
+    let mut v = Validator::new(text, file, Default::default());
     let scenario = v.scenario(raw);
     match v.errors.into_iter().next() {
         Some(e) => Err(e),
@@ -399,7 +444,7 @@ pub fn parse_events(
 ) -> Result<Vec<Event>, ScenarioError> {
     let events: RawEvents = toml::from_str(text).map_err(|e| toml_error(text, file, &e))?;
     let names = events::Names::of_scenario(scenario, &events.events);
-    let mut v = Validator::new(text, file, known);
+    let mut v = Validator::new(text, file, known.into_iter().collect());
     let parsed = v.events(&events.events, &names, scenario.ticks);
     match v.errors.into_iter().next() {
         Some(e) => Err(e),
@@ -407,16 +452,71 @@ pub fn parse_events(
     }
 }
 
+/// How deep the TOML parser lets tables, arrays and dotted keys nest (its limit, which it does
+/// not export).
+const TOML_NESTING_LIMIT: usize = 80;
+
 /// An error from the TOML parser, placed and named: the field is the key on the line it points
-/// at, or for a missing table or field, the one missing.
+/// at, or for a missing table or field, the one missing. Every error gets a line: the parser
+/// gives no place for a key nested too deep, so that key is looked for here, and any other
+/// error without a place is put at the start of the file.
 fn toml_error(text: &str, file: &str, e: &toml::de::Error) -> ScenarioError {
-    let message = e.message().trim().to_string();
-    let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
-    let mut field = e.span().map(|s| describe_span(text, s.start)).unwrap_or_default();
-    if field.is_empty() {
-        field = missing_field(&message).unwrap_or_else(|| "(file)".into());
+    let mut message = e.message().trim().to_string();
+    let too_deep = message.contains("recursion limit") || message.contains("max recursion depth");
+    let start = e.span().map(|s| s.start).or_else(|| if too_deep { deeply_dotted_line(text) } else { None });
+    let (line, column) = start.map(|s| line_col(text, s)).unwrap_or((1, 1));
+    let missing = missing_field(&message);
+    let at = start.map(|s| describe_span(text, s)).unwrap_or_default();
+    let field = match (&missing, at.as_str()) {
+        (Some(m), _) if m == "scenario" => {
+            message = "the file has no [scenario] table (it gives the scenario's name, seed and ticks)".into();
+            m.clone()
+        }
+        (Some(m), "") => m.clone(),
+        (Some(m), table) if is_header(text, start.unwrap_or(0)) => format!("{table}.{m}"),
+        (Some(m), _) => m.clone(),
+        (None, "") => "(file)".into(),
+        (None, key) => key.to_string(),
+    };
+    let field = if field.len() > 60 { format!("{}...", field.chars().take(60).collect::<String>()) } else { field };
+    if message.contains("expected i64") || message.contains("as i128") {
+        message.push_str(" (whole numbers here must lie between -2^63 and 2^63 - 1)");
+    }
+    if too_deep {
+        message = format!(
+            "nested too deeply (tables, arrays and dotted keys may nest at most {TOML_NESTING_LIMIT} levels): {message}"
+        );
     }
     ScenarioError { file: file.into(), line, column, field, message }
+}
+
+/// Whether the line holding `offset` is a table header (`[x]` or `[[x]]`).
+fn is_header(text: &str, offset: usize) -> bool {
+    let start = text[..offset.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+    text[start..].trim_start().starts_with('[')
+}
+
+/// The start of the first line holding a key of more dotted parts than the parser accepts.
+fn deeply_dotted_line(text: &str) -> Option<usize> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let mut quoted = None;
+        let mut dots = 0;
+        for ch in line.chars() {
+            match (quoted, ch) {
+                (None, '"' | '\'') => quoted = Some(ch),
+                (Some(q), c) if c == q => quoted = None,
+                (None, '.') => dots += 1,
+                (None, '#') => break,
+                _ => {}
+            }
+        }
+        if dots + 1 >= TOML_NESTING_LIMIT {
+            return Some(offset);
+        }
+        offset += line.len();
+    }
+    None
 }
 
 /// The field a "missing field `x`" message names.
@@ -453,7 +553,7 @@ pub fn event_from_table(
     })?;
     let events = [raw];
     let names = events::Names::of_scenario(scenario, &events);
-    let mut v = Validator::new("", "order", known);
+    let mut v = Validator::new("", "order", known.into_iter().collect());
     let parsed = v.events(&events, &names, scenario.ticks);
     match v.errors.into_iter().next() {
         Some(e) => Err(e),

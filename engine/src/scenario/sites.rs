@@ -2,9 +2,10 @@
 //! and manufacturers.
 
 use super::raw::{RawFile, RawMiner, RawRefiner};
-use super::validate::{Validator, round_half_away};
+use super::validate::{Codes, Validator, round_half_away, seen_before};
 use super::*;
 use crate::locate::FieldPath;
+use std::collections::BTreeSet;
 
 impl Validator<'_> {
     pub(super) fn miners(
@@ -17,8 +18,8 @@ impl Validator<'_> {
     ) {
         for (i, m) in raw.miners.iter().enumerate() {
             let p = FieldPath::root().key("miners").index(i);
-            let nation = self.nation(&p.key("nation"), &m.nation, &raw.nations);
-            let commodity = self.commodity(&p.key("commodity"), &m.commodity, &raw.commodities);
+            let nation = self.nation(&p.key("nation"), &m.nation);
+            let commodity = self.commodity(&p.key("commodity"), &m.commodity);
             let capacity_per_tick = self.per_tick(&p.key("capacity_t_per_year"), m.capacity_t_per_year, tpy);
             let mut unit_cost = self.price(&p.key("unit_cost_usd_per_kg"), m.unit_cost_usd_per_kg);
             let inventory_cap_ticks = self.int_in(&p.key("inventory_cap_ticks"), m.inventory_cap_ticks, 1, 520) as u32;
@@ -50,8 +51,8 @@ impl Validator<'_> {
     ) {
         for (i, r) in raw.refiners.iter().enumerate() {
             let p = FieldPath::root().key("refiners").index(i);
-            let nation = self.nation(&p.key("nation"), &r.nation, &raw.nations);
-            let commodity = self.commodity(&p.key("commodity"), &r.commodity, &raw.commodities);
+            let nation = self.nation(&p.key("nation"), &r.nation);
+            let commodity = self.commodity(&p.key("commodity"), &r.commodity);
             let capacity_per_tick = self.per_tick(&p.key("capacity_t_per_year"), r.capacity_t_per_year, tpy);
             let mut unit_cost = self.price(&p.key("unit_cost_usd_per_kg"), r.unit_cost_usd_per_kg);
             let yield_bp = self.pct_bp(&p.key("yield_pct"), r.yield_pct, 100.0);
@@ -103,9 +104,9 @@ impl Validator<'_> {
     ) -> Site {
         let (owner, owner_code) = match f.owner {
             None => (host, raw.nations.get(host.index()).map(|n| n.id.clone()).unwrap_or_default()),
-            Some(code) => match raw.nations.iter().position(|n| n.id == *code) {
+            Some(code) => match self.nation_codes().find(code) {
                 Some(i) => (NationId(i as u16), code.clone()),
-                None => match raw.companies.iter().position(|c| c.id == *code) {
+                None => match self.company_codes().find(code) {
                     Some(i) => (companies.get(i).map(|c| c.nation).unwrap_or(host), code.clone()),
                     None => {
                         self.fail(
@@ -145,42 +146,19 @@ impl Validator<'_> {
     }
 
     /// Companies, each resolved to the nation at the end of its ownership chain; a chain that
-    /// comes back on itself is refused.
+    /// comes back on itself is refused. Each company's chain is followed once: a walk stops at
+    /// a company already resolved, so long chains cost time linear in the number of companies.
     pub(super) fn companies(&mut self, raw: &RawFile) -> Vec<Company> {
+        self.set_company_codes(Codes::new(raw.companies.iter().map(|c| c.id.as_str())));
+        let mut resolved: Vec<Option<NationId>> = vec![None; raw.companies.len()];
+        let mut seen = BTreeSet::new();
         let mut out = Vec::new();
         for (i, c) in raw.companies.iter().enumerate() {
             let p = FieldPath::root().key("companies").index(i);
-            if c.id.is_empty()
-                || raw.nations.iter().any(|n| n.id == c.id)
-                || raw.companies[..i].iter().any(|o| o.id == c.id)
-            {
+            if c.id.is_empty() || self.nation_codes().find(&c.id).is_some() || seen_before(&mut seen, &c.id) {
                 self.fail(&p.key("id"), format!("company id \"{}\" is empty, a nation's id, or defined twice", c.id));
             }
-            let mut chain = vec![c.id.clone()];
-            let mut owner = c.owner.clone();
-            let nation = loop {
-                if let Some(n) = raw.nations.iter().position(|n| n.id == owner) {
-                    break NationId(n as u16);
-                }
-                if chain.contains(&owner) {
-                    chain.push(owner);
-                    self.fail(&p.key("owner"), format!("cyclic ownership: {}", chain.join(" → ")));
-                    break NationId(0);
-                }
-                match raw.companies.iter().find(|o| o.id == owner) {
-                    Some(next) => {
-                        chain.push(owner);
-                        owner = next.owner.clone();
-                    }
-                    None => {
-                        self.fail(
-                            &p.key("owner"),
-                            format!("unknown owner \"{owner}\" (a nation or a [[companies]] id)"),
-                        );
-                        break NationId(0);
-                    }
-                }
-            };
+            let nation = self.owner_chain(&p, raw, i, &mut resolved);
             out.push(Company {
                 code: c.id.clone(),
                 name: if c.name.is_empty() { c.id.clone() } else { c.name.clone() },
@@ -190,10 +168,51 @@ impl Validator<'_> {
         out
     }
 
+    /// The nation at the end of company `start`'s ownership chain, recording it for every
+    /// company on the way.
+    fn owner_chain(
+        &mut self,
+        p: &FieldPath,
+        raw: &RawFile,
+        start: usize,
+        resolved: &mut [Option<NationId>],
+    ) -> NationId {
+        let mut chain = vec![start];
+        let mut on_chain = BTreeSet::from([start]);
+        let mut owner = raw.companies[start].owner.as_str();
+        let nation = loop {
+            if let Some(n) = self.nation_codes().find(owner) {
+                break NationId(n as u16);
+            }
+            let Some(next) = self.company_codes().find(owner) else {
+                self.fail(&p.key("owner"), format!("unknown owner \"{owner}\" (a nation or a [[companies]] id)"));
+                break NationId(0);
+            };
+            if let Some(n) = resolved[next] {
+                break n;
+            }
+            if !on_chain.insert(next) {
+                let mut names: Vec<&str> = chain.iter().take(20).map(|c| raw.companies[*c].id.as_str()).collect();
+                if chain.len() > 20 {
+                    names.push("...");
+                }
+                names.push(owner);
+                self.fail(&p.key("owner"), format!("cyclic ownership: {}", names.join(" → ")));
+                break NationId(0);
+            }
+            chain.push(next);
+            owner = raw.companies[next].owner.as_str();
+        };
+        for c in chain {
+            resolved[c] = Some(nation);
+        }
+        nation
+    }
+
     pub(super) fn manufacturers(&mut self, raw: &RawFile, tpy: u32, agents: &mut Vec<AgentDef>) {
         for (i, m) in raw.manufacturers.iter().enumerate() {
             let p = FieldPath::root().key("manufacturers").index(i);
-            let nation = self.nation(&p.key("nation"), &m.nation, &raw.nations);
+            let nation = self.nation(&p.key("nation"), &m.nation);
             let sector = match Sector::parse(&m.sector) {
                 Some(s) => s,
                 None => {
@@ -220,7 +239,7 @@ impl Validator<'_> {
             let mut demand_per_tick = Vec::new();
             for (code, t) in &m.demand_t_per_year {
                 let dp = p.key("demand_t_per_year").key(code);
-                let c = self.commodity(&dp, code, &raw.commodities);
+                let c = self.commodity(&dp, code);
                 demand_per_tick.push((c, self.per_tick(&dp, *t, tpy)));
             }
             demand_per_tick.sort();

@@ -5,16 +5,64 @@
 use super::raw::{RawCommodity, RawFile, RawNation, RawStage};
 use super::*;
 use crate::locate::{FieldPath, line_col, span_of};
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
 
-// Validation collects the first error with its place; later checks may still run on
-// placeholder values, which is why every failing check returns a usable value.
+// Validation keeps the first error with its place; later checks may still run on placeholder
+// values, which is why every failing check returns a usable value. Every look-up goes through
+// an index built once, so validating a file takes time about linear in its size.
 
 pub(super) struct Validator<'a> {
     pub(super) text: &'a str,
     pub(super) file: &'a str,
+    /// The first error (only the first is reported, and only it is located in the file).
     pub(super) errors: Vec<ScenarioError>,
     /// Names of events defined elsewhere that `lift` may target (a fork's parent's events).
-    pub(super) known_names: Vec<String>,
+    pub(super) known_names: BTreeSet<String>,
+    /// The file's nation and commodity ids, indexed (empty until `scenario` builds them).
+    nations: Rc<Codes>,
+    commodities: Rc<Codes>,
+    companies: Codes,
+}
+
+/// Ids as written, each with the position of its first definition: a look-up is a search in
+/// an ordered map, not a scan, whatever the number of ids.
+#[derive(Default)]
+pub(super) struct Codes {
+    pub(super) list: Vec<String>,
+    index: BTreeMap<String, usize>,
+}
+
+impl Codes {
+    pub(super) fn new<'s>(ids: impl IntoIterator<Item = &'s str>) -> Codes {
+        let mut codes = Codes::default();
+        for (i, id) in ids.into_iter().enumerate() {
+            codes.index.entry(id.to_string()).or_insert(i);
+            codes.list.push(id.to_string());
+        }
+        codes
+    }
+
+    pub(super) fn find(&self, id: &str) -> Option<usize> {
+        self.index.get(id).copied()
+    }
+
+    /// The ids for an error message: all of them when there are few, else the first ones and
+    /// how many more.
+    pub(super) fn listed(&self) -> String {
+        const SHOWN: usize = 40;
+        let mut out = self.list.iter().take(SHOWN).map(String::as_str).collect::<Vec<_>>().join(", ");
+        if self.list.len() > SHOWN {
+            out.push_str(&format!(", ... ({} in all)", self.list.len()));
+        }
+        out
+    }
+}
+
+/// Whether `id` appeared among the ones before it: records it in `seen` and says if it was
+/// there already (the linear form of `raw[..i].iter().any(|o| o.id == id)`).
+pub(super) fn seen_before<'s>(seen: &mut BTreeSet<&'s str>, id: &'s str) -> bool {
+    !seen.insert(id)
 }
 
 /// Largest yearly tonnage or price accepted; anything beyond is a typo, not a world.
@@ -23,12 +71,29 @@ pub(super) const MAX_USD_PER_KG: f64 = 1.0e7;
 pub(super) const MAX_MUSD: f64 = 1.0e9;
 
 impl<'a> Validator<'a> {
-    pub(super) fn new(text: &'a str, file: &'a str, known_names: Vec<String>) -> Validator<'a> {
-        Validator { text, file, errors: Vec::new(), known_names }
+    pub(super) fn new(text: &'a str, file: &'a str, known_names: BTreeSet<String>) -> Validator<'a> {
+        Validator {
+            text,
+            file,
+            errors: Vec::new(),
+            known_names,
+            nations: Rc::default(),
+            commodities: Rc::default(),
+            companies: Codes::default(),
+        }
     }
 
+    /// Records a mistake at `path`. Only the first is kept: locating each would parse the file
+    /// again, which on a file with many mistakes would cost time quadratic in its size.
     pub(super) fn fail(&mut self, path: &FieldPath, message: impl Into<String>) {
-        let (line, column) = span_of(self.text, path).map(|s| line_col(self.text, s.start)).unwrap_or((0, 0));
+        if self.has_errors() {
+            return;
+        }
+        // A field that is not in the file (a missing table or entry) is placed at its closest
+        // enclosing part, and a path with no part in the file at the file's start; text that
+        // is no file (a player's order) has no line.
+        let located = span_of(self.text, path).map(|s| line_col(self.text, s.start));
+        let (line, column) = located.unwrap_or(if self.text.is_empty() { (0, 0) } else { (1, 1) });
         self.errors.push(ScenarioError {
             file: self.file.into(),
             line,
@@ -73,56 +138,54 @@ impl<'a> Validator<'a> {
         round_half_away(self.non_negative(path, pct, max_pct) * 100.0) as u32
     }
 
-    pub(super) fn nation(&mut self, path: &FieldPath, code: &str, nations: &[RawNation]) -> NationId {
-        match nations.iter().position(|n| n.id == code) {
-            Some(i) => NationId(i as u16),
-            None => {
-                let known: Vec<&str> = nations.iter().map(|n| n.id.as_str()).collect();
-                self.unknown_nation(path, code, &known)
-            }
-        }
+    /// The nation `code` names among the file's nations.
+    pub(super) fn nation(&mut self, path: &FieldPath, code: &str) -> NationId {
+        let codes = self.nations.clone();
+        self.nation_named(path, code, &codes)
     }
 
     /// [`Validator::nation`] among `codes`.
-    pub(super) fn nation_named(&mut self, path: &FieldPath, code: &str, codes: &[String]) -> NationId {
-        match codes.iter().position(|n| n == code) {
+    pub(super) fn nation_named(&mut self, path: &FieldPath, code: &str, codes: &Codes) -> NationId {
+        match codes.find(code) {
             Some(i) => NationId(i as u16),
+            None if self.has_errors() => NationId(0),
             None => {
-                let known: Vec<&str> = codes.iter().map(String::as_str).collect();
-                self.unknown_nation(path, code, &known)
+                self.fail(path, format!("unknown nation \"{code}\" (defined nations: {})", codes.listed()));
+                NationId(0)
             }
         }
     }
 
-    fn unknown_nation(&mut self, path: &FieldPath, code: &str, known: &[&str]) -> NationId {
-        self.fail(path, format!("unknown nation \"{code}\" (defined nations: {})", known.join(", ")));
-        NationId(0)
-    }
-
-    pub(super) fn commodity(&mut self, path: &FieldPath, code: &str, commodities: &[RawCommodity]) -> CommodityId {
-        match commodities.iter().position(|c| c.id == code) {
-            Some(i) => CommodityId(i as u16),
-            None => {
-                let known: Vec<&str> = commodities.iter().map(|c| c.id.as_str()).collect();
-                self.unknown_commodity(path, code, &known)
-            }
-        }
+    /// The commodity `code` names among the file's commodities.
+    pub(super) fn commodity(&mut self, path: &FieldPath, code: &str) -> CommodityId {
+        let codes = self.commodities.clone();
+        self.commodity_named(path, code, &codes)
     }
 
     /// [`Validator::commodity`] among `codes`.
-    pub(super) fn commodity_named(&mut self, path: &FieldPath, code: &str, codes: &[String]) -> CommodityId {
-        match codes.iter().position(|c| c == code) {
+    pub(super) fn commodity_named(&mut self, path: &FieldPath, code: &str, codes: &Codes) -> CommodityId {
+        match codes.find(code) {
             Some(i) => CommodityId(i as u16),
+            None if self.has_errors() => CommodityId(0),
             None => {
-                let known: Vec<&str> = codes.iter().map(String::as_str).collect();
-                self.unknown_commodity(path, code, &known)
+                self.fail(path, format!("unknown commodity \"{code}\" (defined commodities: {})", codes.listed()));
+                CommodityId(0)
             }
         }
     }
 
-    fn unknown_commodity(&mut self, path: &FieldPath, code: &str, known: &[&str]) -> CommodityId {
-        self.fail(path, format!("unknown commodity \"{code}\" (defined commodities: {})", known.join(", ")));
-        CommodityId(0)
+    /// The file's nation ids, indexed.
+    pub(super) fn nation_codes(&self) -> &Codes {
+        &self.nations
+    }
+
+    /// The file's company ids, indexed (once `companies` has run).
+    pub(super) fn company_codes(&self) -> &Codes {
+        &self.companies
+    }
+
+    pub(super) fn set_company_codes(&mut self, codes: Codes) {
+        self.companies = codes;
     }
 
     pub(super) fn scenario(&mut self, raw: RawFile) -> Scenario {
@@ -133,14 +196,21 @@ impl<'a> Validator<'a> {
         let ticks_per_year = self.int_in(&h.key("ticks_per_year"), raw.scenario.ticks_per_year, 1, 366) as u32;
         let tick_days = self.int_in(&h.key("tick_days"), raw.scenario.tick_days, 1, 366) as u32;
         if raw.commodities.is_empty() {
-            self.fail(&root, "a scenario needs at least one [[commodities]] entry");
+            self.fail(&root.key("commodities"), "a scenario needs at least one [[commodities]] entry");
         }
         if raw.nations.is_empty() {
-            self.fail(&root, "a scenario needs at least one [[nations]] entry");
+            self.fail(&root.key("nations"), "a scenario needs at least one [[nations]] entry");
         }
-        if raw.commodities.len() > 1000 || raw.nations.len() > 10_000 {
-            self.fail(&root, "too many commodities (at most 1000) or nations (at most 10000)");
+        if raw.commodities.len() > 1000 {
+            let n = raw.commodities.len();
+            self.fail(&root.key("commodities").index(1000), format!("too many commodities ({n}; at most 1000)"));
         }
+        if raw.nations.len() > 10_000 {
+            let n = raw.nations.len();
+            self.fail(&root.key("nations").index(10_000), format!("too many nations ({n}; at most 10000)"));
+        }
+        self.nations = Rc::new(Codes::new(raw.nations.iter().map(|n| n.id.as_str())));
+        self.commodities = Rc::new(Codes::new(raw.commodities.iter().map(|c| c.id.as_str())));
         let commodities = self.commodities(&raw.commodities, ticks_per_year);
         let mut regions: Vec<String> = raw.nations.iter().map(region_of).collect();
         regions.sort();
@@ -186,12 +256,13 @@ impl<'a> Validator<'a> {
 
     pub(super) fn commodities(&mut self, raw: &[RawCommodity], tpy: u32) -> Vec<Commodity> {
         let mut out = Vec::new();
+        let mut seen = BTreeSet::new();
         for (i, c) in raw.iter().enumerate() {
             let p = FieldPath::root().key("commodities").index(i);
             if c.id.is_empty() || !c.id.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_') {
                 self.fail(&p.key("id"), format!("\"{}\" is not a valid id (letters, digits, - and _)", c.id));
             }
-            if raw[..i].iter().any(|o| o.id == c.id) {
+            if seen_before(&mut seen, &c.id) {
                 self.fail(&p.key("id"), format!("commodity \"{}\" is defined twice", c.id));
             }
             let stage = |v: &mut Self, name: &str, s: &Option<RawStage>| -> StageSpec {
@@ -264,12 +335,13 @@ impl<'a> Validator<'a> {
 
     pub(super) fn nations(&mut self, raw: &RawFile, regions: &[String]) -> Vec<Nation> {
         let mut out = Vec::new();
+        let mut seen = BTreeSet::new();
         for (i, n) in raw.nations.iter().enumerate() {
             let p = FieldPath::root().key("nations").index(i);
             if n.id.is_empty() || !n.id.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_') {
                 self.fail(&p.key("id"), format!("\"{}\" is not a valid id (letters, digits, - and _)", n.id));
             }
-            if raw.nations[..i].iter().any(|o| o.id == n.id) {
+            if seen_before(&mut seen, &n.id) {
                 self.fail(&p.key("id"), format!("nation \"{}\" is defined twice", n.id));
             }
             let budget = self.non_negative(&p.key("stockpile_budget_musd"), n.stockpile_budget_musd, MAX_MUSD);
@@ -279,10 +351,11 @@ impl<'a> Validator<'a> {
                 MAX_MUSD,
             );
             let mut stockpiles = Vec::new();
+            let mut covered = BTreeSet::new();
             for (j, s) in n.stockpiles.iter().enumerate() {
                 let sp = p.key("stockpiles").index(j);
-                let commodity = self.commodity(&sp.key("commodity"), &s.commodity, &raw.commodities);
-                if stockpiles.iter().any(|x: &StockpilePolicy| x.commodity == commodity) && !self.has_errors() {
+                let commodity = self.commodity(&sp.key("commodity"), &s.commodity);
+                if !covered.insert(commodity) && !self.has_errors() {
                     self.fail(
                         &sp.key("commodity"),
                         format!("nation \"{}\" has two stockpile policies for \"{}\"", n.id, s.commodity),
@@ -299,7 +372,7 @@ impl<'a> Validator<'a> {
             }
             stockpiles.sort_by_key(|s| s.commodity);
             let region = region_of(n);
-            let region = RegionId(regions.iter().position(|r| *r == region).unwrap_or(0) as u16);
+            let region = RegionId(regions.binary_search(&region).unwrap_or(0) as u16);
             if !n.alignment.is_finite() || !(-1.0..=1.0).contains(&n.alignment) {
                 self.fail(&p.key("alignment"), format!("must be between -1 and 1 (got {})", n.alignment));
             }
@@ -324,7 +397,7 @@ impl<'a> Validator<'a> {
             let mut rd_per_year = Vec::new();
             for (code, musd) in &n.rd_musd_per_year {
                 let rp = p.key("rd_musd_per_year").key(code);
-                let c = self.commodity(&rp, code, &raw.commodities);
+                let c = self.commodity(&rp, code);
                 let m = self.non_negative(&rp, *musd, MAX_MUSD);
                 rd_per_year.push((c, Money(round_half_away(m * 1.0e8))));
             }

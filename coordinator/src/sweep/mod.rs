@@ -1,17 +1,22 @@
 //! `chokepoint sweep`: a scenario over many seeds and parameter values, each run embedded and
-//! identical to running that seed alone, in parallel up to `--jobs` threads. Every finished run's
-//! outcomes are appended to `runs.csv` at once, so an interrupted sweep resumes without redoing
-//! them; a failed run is retried once and then reported in `failed.csv`. At the end the outcomes
-//! are also written as `runs.parquet`, and `summary.csv` gives mean, median and 5th/95th
-//! percentiles per outcome and parameter value.
+//! identical to running that seed alone, in parallel up to `--jobs` threads. Each finished run
+//! is recorded at once in `cells/` under a hash of what its result depends on (`cells`), so a
+//! sweep stopped at any moment (Ctrl-C, SIGTERM, kill -9, a full disk) and run again, with any
+//! flags, redoes exactly the runs it lacks and never takes a run of another configuration. A
+//! failed run is retried once and then reported in `failed.csv`. The tables (`summary`) are
+//! made from the finished runs at the end, each file replaced whole.
 
-use crate::debrief::export::{Table, Values, write_csv, write_parquet};
+mod cells;
+mod summary;
+
+use crate::durable::{self, WriteError};
 use crate::sim::Sim;
 use agents::{MarketId, NationId};
+use cells::{CellKey, Cells, Found};
 use engine::scenario::Scenario;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Why a sweep could not be set up or finished.
@@ -26,14 +31,12 @@ pub enum SweepError {
     /// A run that failed (it is retried once, then listed in failed.csv).
     #[error(transparent)]
     Run(#[from] crate::sim::StepError),
-    #[error("{} belongs to a different sweep (other parameters); use another --out", .0.display())]
-    OtherSweep(PathBuf),
-    #[error("cannot write {}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SweepError + '_ {
-    move |source| SweepError::Io { path: path.to_path_buf(), source }
+    /// A file that could not be written (the run whose record it was counts as failed).
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    /// The sweep was stopped (Ctrl-C or SIGTERM) before this run finished.
+    #[error("stopped before the run finished")]
+    Stopped,
 }
 
 /// One parameter and the values to sweep it over.
@@ -123,8 +126,15 @@ pub struct Job {
 /// (outcome, subject, value) rows of one run.
 pub type Outcomes = Vec<(String, String, f64)>;
 
-/// Runs one job to the end and measures its outcomes, deciding on at most `threads` threads.
-pub fn run_job(base: &Scenario, params: &[Param], job: &Job, threads: usize) -> Result<Outcomes, SweepError> {
+/// Runs one job to the end and measures its outcomes, deciding on at most `threads` threads;
+/// gives up between ticks once `stop` is set.
+pub fn run_job(
+    base: &Scenario,
+    params: &[Param],
+    job: &Job,
+    threads: usize,
+    stop: &AtomicBool,
+) -> Result<Outcomes, SweepError> {
     let mut s = base.clone();
     s.seed = job.seed;
     for (p, v) in params.iter().zip(&job.values) {
@@ -139,6 +149,9 @@ pub fn run_job(base: &Scenario, params: &[Param], job: &Job, threads: usize) -> 
     let mut cost: BTreeMap<NationId, i64> = BTreeMap::new();
     let mut first_restriction = None;
     while !engine.is_finished() {
+        if stop.load(Ordering::Relaxed) {
+            return Err(SweepError::Stopped);
+        }
         let r = engine.step()?;
         for m in r.markets.iter().filter(|m| m.market.stage == agents::Stage::Refined) {
             start.entry(m.market).or_insert(m.price.0);
@@ -196,58 +209,126 @@ pub struct SweepOptions {
     pub jobs: usize,
     pub out: PathBuf,
     pub progress: bool,
+    /// Set (by Ctrl-C or SIGTERM) to stop: no run starts after it, running ones are abandoned,
+    /// and the tables are written from the runs finished.
+    pub stop: Arc<AtomicBool>,
 }
 
+/// A sweep's runs done: what was done now, what was found done, and the rows of every finished
+/// run of the sweep, for its tables.
 #[derive(Debug)]
 pub struct SweepReport {
     pub done: usize,
     pub skipped: usize,
     pub failed: Vec<(Job, SweepError)>,
+    /// Finished runs in the folder's `cells/` that belong to other configurations (another
+    /// scenario text, seed, number of ticks, parameter value or version): kept, not used.
+    pub others: usize,
+    /// Runs found recorded but damaged, with why; they were done again.
+    pub damaged: Vec<(Job, String)>,
+    /// Runs not done because the sweep was stopped.
+    pub not_run: usize,
+    /// runs.csv's header and rows (`seed,values...,outcome,subject,value`).
+    header: String,
+    lines: Vec<String>,
 }
 
-fn job_key(job: &Job) -> String {
-    format!("{}|{}", job.seed, job.values.join("|"))
+impl SweepReport {
+    /// The finished runs that the tables will hold.
+    pub fn finished(&self) -> usize {
+        self.done + self.skipped
+    }
 }
 
-/// Runs every (seed × parameter combination) not already in `out/runs.csv`.
-pub fn sweep(base: &Scenario, o: &SweepOptions) -> Result<SweepReport, SweepError> {
-    std::fs::create_dir_all(&o.out).map_err(io(&o.out))?;
-    let mut jobs = Vec::new();
+/// What a job's result depends on (see `cells`).
+fn cell_key<'a>(base: &'a Scenario, params: &'a [Param], job: &'a Job) -> CellKey<'a> {
+    let mut ticks = base.ticks;
+    let mut swept = Vec::new();
+    for (p, v) in params.iter().zip(&job.values) {
+        match p.key.as_str() {
+            // Checked by `parse_param`; the run's own length is what counts.
+            "ticks" => ticks = v.parse::<f64>().map_or(ticks, |t| t as u32),
+            key => swept.push((key, v.as_str())),
+        }
+    }
+    CellKey { scenario_text: &base.source, seed: job.seed, ticks, params: swept }
+}
+
+/// runs.csv's rows of one job.
+fn lines_of(job: &Job, rows: &[String]) -> impl Iterator<Item = String> {
+    let prefix = std::iter::once(job.seed.to_string()).chain(job.values.iter().cloned()).collect::<Vec<_>>().join(",");
+    rows.iter().map(move |r| format!("{prefix},{r}"))
+}
+
+/// Every (seed × parameter combination), in order.
+fn all_jobs(o: &SweepOptions) -> Vec<Job> {
     let combos: Vec<Vec<String>> = o.params.iter().fold(vec![Vec::new()], |acc, p| {
         acc.into_iter()
             .flat_map(|prefix| p.values.iter().map(move |v| [prefix.clone(), vec![v.clone()]].concat()))
             .collect()
     });
-    for &seed in &o.seeds {
-        for c in &combos {
-            jobs.push(Job { seed, values: c.clone() });
+    o.seeds.iter().flat_map(|&seed| combos.iter().map(move |c| Job { seed, values: c.clone() })).collect()
+}
+
+/// Runs every (seed × parameter combination) whose cell is not already in `out/cells`, recording
+/// each as it finishes, and writes the sweep's tables: [`run`] then [`SweepReport::write_tables`].
+pub fn sweep(base: &Scenario, o: &SweepOptions) -> Result<SweepReport, SweepError> {
+    let report = run(base, o)?;
+    report.write_tables(&o.out, o.params.len())?;
+    Ok(report)
+}
+
+/// Runs the sweep's missing cells in parallel, `o.jobs` at a time.
+pub fn run(base: &Scenario, o: &SweepOptions) -> Result<SweepReport, SweepError> {
+    std::fs::create_dir_all(&o.out).map_err(|e| WriteError::new(&o.out, e))?;
+    // A sweep killed while it replaced its tables leaves their temporary files behind.
+    durable::remove_stale_temporaries(&o.out);
+    let cells = Cells::open(&o.out)?;
+    let jobs = all_jobs(o);
+    let mut lines = Vec::new();
+    let (mut todo, mut damaged) = (Vec::new(), Vec::new());
+    for job in &jobs {
+        match cells.read(cell_key(base, &o.params, job).id()) {
+            Found::Finished(rows) => lines.extend(lines_of(job, &rows)),
+            Found::Missing => todo.push(job.clone()),
+            Found::Damaged(why) => {
+                damaged.push((job.clone(), why));
+                todo.push(job.clone());
+            }
         }
     }
-    let runs_path = o.out.join("runs.csv");
+    let skipped = jobs.len() - todo.len();
+    let others = cells.count().saturating_sub(skipped + damaged.len());
     let header = {
         let mut h = vec!["seed".to_string()];
         h.extend(o.params.iter().map(|p| p.key.clone()));
         h.extend(["outcome", "subject", "value"].map(String::from));
         h.join(",")
     };
-    let mut finished = BTreeSet::new();
-    if let Ok(text) = std::fs::read_to_string(&runs_path) {
-        let mut lines = text.lines();
-        if lines.next() != Some(header.as_str()) {
-            return Err(SweepError::OtherSweep(runs_path));
-        }
-        let width = o.params.len() + 1;
-        for l in lines {
-            let cells: Vec<&str> = l.split(',').collect();
-            if cells.len() == width + 3 {
-                finished.insert(cells[..width].join("|"));
-            }
-        }
-    } else {
-        std::fs::write(&runs_path, format!("{header}\n")).map_err(io(&runs_path))?;
-    }
-    let todo: Vec<Job> = jobs.iter().filter(|j| !finished.contains(&job_key(j))).cloned().collect();
-    let skipped = jobs.len() - todo.len();
+    let outcome = run_todo(base, o, &cells, todo);
+    lines.extend(outcome.lines);
+    Ok(SweepReport {
+        done: outcome.done,
+        skipped,
+        failed: outcome.failed,
+        others,
+        damaged,
+        not_run: outcome.not_run,
+        header,
+        lines,
+    })
+}
+
+/// What the workers did.
+struct Worked {
+    done: usize,
+    failed: Vec<(Job, SweepError)>,
+    not_run: usize,
+    lines: Vec<String>,
+}
+
+/// Runs `todo` on `o.jobs` threads, recording each finished run in `cells`.
+fn run_todo(base: &Scenario, o: &SweepOptions, cells: &Cells, todo: Vec<Job>) -> Worked {
     let bar =
         if o.progress { indicatif::ProgressBar::new(todo.len() as u64) } else { indicatif::ProgressBar::hidden() };
     bar.set_style(
@@ -256,37 +337,40 @@ pub fn sweep(base: &Scenario, o: &SweepOptions) -> Result<SweepReport, SweepErro
             .progress_chars("=> "),
     );
     let queue = Mutex::new(todo.into_iter().collect::<std::collections::VecDeque<_>>());
-    let file = Mutex::new(std::fs::OpenOptions::new().append(true).open(&runs_path).map_err(io(&runs_path))?);
-    let failed = Mutex::new(Vec::new());
-    let done = std::sync::atomic::AtomicUsize::new(0);
+    let worked = Mutex::new(Worked { done: 0, failed: Vec::new(), not_run: 0, lines: Vec::new() });
     // The cores are shared among the jobs running at once: each world decides on its share.
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let threads = (cores / o.jobs.max(1)).max(1);
+    let attempt = |job: &Job| -> Result<Vec<String>, SweepError> {
+        let outcomes = run_job(base, &o.params, job, threads, &o.stop)?;
+        // A value that does not exist (no restriction ever) is an empty cell, never a sentinel.
+        let rows: Vec<String> = outcomes
+            .iter()
+            .map(
+                |(out, subject, v)| {
+                    if v.is_finite() { format!("{out},{subject},{v}") } else { format!("{out},{subject},") }
+                },
+            )
+            .collect();
+        cells.write(&cell_key(base, &o.params, job), &rows)?;
+        Ok(rows)
+    };
     std::thread::scope(|scope| {
         for _ in 0..o.jobs.max(1) {
             scope.spawn(|| {
-                loop {
+                while !o.stop.load(Ordering::Relaxed) {
                     let Some(job) = crate::run::lock(&queue).pop_front() else { break };
-                    // A failed run is retried once before it is reported.
-                    let result =
-                        run_job(base, &o.params, &job, threads).or_else(|_| run_job(base, &o.params, &job, threads));
+                    // A failed run (or a failed write of its record) is retried once.
+                    let result = attempt(&job)
+                        .or_else(|e| if matches!(e, SweepError::Stopped) { Err(e) } else { attempt(&job) });
+                    let mut w = crate::run::lock(&worked);
                     match result {
-                        Ok(outcomes) => {
-                            let prefix = std::iter::once(job.seed.to_string())
-                                .chain(job.values.iter().cloned())
-                                .collect::<Vec<_>>()
-                                .join(",");
-                            let mut rows = String::new();
-                            for (outcome, subject, value) in outcomes {
-                                let value = if value.is_finite() { value.to_string() } else { String::new() };
-                                rows.push_str(&format!("{prefix},{outcome},{subject},{value}\n"));
-                            }
-                            let mut f = crate::run::lock(&file);
-                            let _ = f.write_all(rows.as_bytes());
-                            let _ = f.flush();
-                            done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        Ok(rows) => {
+                            w.lines.extend(lines_of(&job, &rows));
+                            w.done += 1;
                         }
-                        Err(e) => crate::run::lock(&failed).push((job, e)),
+                        Err(SweepError::Stopped) => w.not_run += 1,
+                        Err(e) => w.failed.push((job, e)),
                     }
                     bar.inc(1);
                 }
@@ -294,111 +378,28 @@ pub fn sweep(base: &Scenario, o: &SweepOptions) -> Result<SweepReport, SweepErro
         }
     });
     bar.finish_and_clear();
-    let failed = failed.into_inner().unwrap_or_else(|e| e.into_inner());
-    if !failed.is_empty() {
-        let mut text = String::from("seed,values,error\n");
-        for (j, e) in &failed {
-            text.push_str(&format!("{},{},\"{}\"\n", j.seed, j.values.join("|"), e.to_string().replace('"', "'")));
-        }
-        let failed_path = o.out.join("failed.csv");
-        std::fs::write(&failed_path, text).map_err(io(&failed_path))?;
-    }
-    summarize(&runs_path, &o.out, o.params.len()).map_err(io(&o.out.join("summary.csv")))?;
-    Ok(SweepReport { done: done.into_inner(), skipped, failed })
+    let mut worked = worked.into_inner().unwrap_or_else(|e| e.into_inner());
+    worked.not_run += queue.into_inner().unwrap_or_else(|e| e.into_inner()).len();
+    worked
 }
 
-/// Rewrites runs.csv sorted, writes runs.parquet, and writes summary.csv: per parameter value,
-/// outcome and subject, the count, mean, median and 5th/95th percentiles.
-fn summarize(runs: &Path, out: &Path, params: usize) -> std::io::Result<()> {
-    let text = std::fs::read_to_string(runs)?;
-    let mut lines: Vec<&str> = text.lines().collect();
-    let header: Vec<String> = lines.remove(0).split(',').map(String::from).collect();
-    lines.sort_by_key(|l| {
-        let c: Vec<&str> = l.split(',').collect();
-        (c[0].parse::<u64>().unwrap_or(0), c[1..].join(","))
-    });
-    std::fs::write(runs, format!("{}\n{}\n", header.join(","), lines.join("\n")))?;
-    let rows: Vec<Vec<&str>> =
-        lines.iter().map(|l| l.split(',').collect()).filter(|c: &Vec<&str>| c.len() == params + 4).collect();
-    // Parquet, with typed columns.
-    let static_name = |s: &str| -> &'static str { Box::leak(s.to_string().into_boxed_str()) };
-    let mut columns: Vec<(&'static str, Values)> =
-        vec![("seed", Values::Int(rows.iter().map(|r| r[0].parse().unwrap_or(0)).collect()))];
-    for (i, name) in header.iter().enumerate().skip(1).take(params) {
-        columns.push((static_name(name), typed(rows.iter().map(|r| r[i]).collect())));
-    }
-    columns.push(("outcome", Values::Text(rows.iter().map(|r| r[params + 1].to_string()).collect())));
-    columns.push(("subject", Values::Text(rows.iter().map(|r| r[params + 2].to_string()).collect())));
-    columns.push(("value", Values::OptFloat(rows.iter().map(|r| r[params + 3].parse().ok()).collect())));
-    let table = Table { name: "runs", columns };
-    write_parquet(&table, &out.join("runs.parquet")).map_err(|e| std::io::Error::other(e.to_string()))?;
-    // Summary by (parameter values, outcome, subject).
-    let mut groups: BTreeMap<(String, String, String), Vec<f64>> = BTreeMap::new();
-    for r in &rows {
-        let values: Vec<String> =
-            header[1..=params].iter().zip(&r[1..=params]).map(|(k, v)| format!("{k}={v}")).collect();
-        let key = (values.join(";"), r[params + 1].to_string(), r[params + 2].to_string());
-        // A run without a value (no restriction ever) counts in no statistic of it.
-        let entry = groups.entry(key).or_default();
-        if let Ok(v) = r[params + 3].parse::<f64>() {
-            entry.push(v);
-        }
-    }
-    let pct = |v: &[f64], q: f64| -> f64 {
-        let i = ((v.len() - 1) as f64 * q).round() as usize;
-        v[i.min(v.len() - 1)]
-    };
-    let (mut pv, mut oc, mut sj, mut n, mut mean, mut median, mut p5, mut p95) =
-        (vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
-    let mut by_param: Vec<Vec<String>> = vec![Vec::new(); params];
-    for ((values, outcome, subject), mut v) in groups {
-        if v.is_empty() {
-            continue;
-        }
-        v.sort_by(f64::total_cmp);
-        for (k, kv) in values.split(';').filter(|x| !x.is_empty()).enumerate() {
-            if let Some(col) = by_param.get_mut(k) {
-                col.push(kv.split_once('=').map_or(String::new(), |(_, v)| v.to_string()));
+impl SweepReport {
+    /// Writes `failed.csv` (or removes an old one when nothing failed), then `runs.csv`,
+    /// `runs.parquet`, `summary.csv` and `summary.parquet` from the finished runs, each file
+    /// replaced whole.
+    pub fn write_tables(&self, out: &Path, params: usize) -> Result<(), SweepError> {
+        let failed_path = out.join("failed.csv");
+        if self.failed.is_empty() {
+            let _ = std::fs::remove_file(&failed_path);
+        } else {
+            let mut text = String::from("seed,values,error\n");
+            for (j, e) in &self.failed {
+                text.push_str(&format!("{},{},\"{}\"\n", j.seed, j.values.join("|"), e.to_string().replace('"', "'")));
             }
+            durable::replace(&failed_path, text.as_bytes())?;
         }
-        pv.push(values);
-        oc.push(outcome);
-        sj.push(subject);
-        n.push(v.len() as i64);
-        mean.push(v.iter().sum::<f64>() / v.len() as f64);
-        median.push(pct(&v, 0.5));
-        p5.push(pct(&v, 0.05));
-        p95.push(pct(&v, 0.95));
-    }
-    // Each parameter also as a column of its own, typed (numbers sort as numbers).
-    let mut columns: Vec<(&'static str, Values)> = header[1..=params]
-        .iter()
-        .zip(&by_param)
-        .map(|(name, col)| (static_name(name), typed(col.iter().map(String::as_str).collect())))
-        .collect();
-    columns.extend([
-        // `key=value` pairs joined by `;` (empty when nothing was swept).
-        ("parameters", Values::Text(pv)),
-        ("outcome", Values::Text(oc)),
-        ("subject", Values::Text(sj)),
-        ("runs", Values::Int(n)),
-        ("mean", Values::Float(mean)),
-        ("median", Values::Float(median)),
-        ("p5", Values::Float(p5)),
-        ("p95", Values::Float(p95)),
-    ]);
-    let summary = Table { name: "summary", columns };
-    write_csv(&summary, &out.join("summary.csv"))?;
-    write_parquet(&summary, &out.join("summary.parquet")).map_err(|e| std::io::Error::other(e.to_string()))
-}
-
-/// A column of parameter values: numbers when every value is one (so 90 sorts before 180),
-/// text otherwise.
-fn typed(values: Vec<&str>) -> Values {
-    let numbers: Option<Vec<f64>> = values.iter().map(|v| v.parse::<f64>().ok()).collect();
-    match numbers {
-        Some(n) => Values::Float(n),
-        None => Values::Text(values.into_iter().map(String::from).collect()),
+        summary::write(out, &self.header, self.lines.clone(), params)?;
+        Ok(())
     }
 }
 

@@ -4,7 +4,8 @@
 //!
 //! | key | value |
 //! |---|---|
-//! | `v1/run/` run | `RunMeta` as JSON |
+//! | `v1/run/` run | `RunMeta` as JSON, without the scenario's text |
+//! | `v1/text/` run | the scenario's text (written once; older records kept it in `RunMeta`) |
 //! | `v1/tick/` run tick | `TickEntry` (digest and per-part digests), postcard |
 //! | `v1/snap/` run tick | a snapshot envelope: magic, format version, BLAKE3 checksum, postcard `WorldState` |
 //! | `v1/jrnl/` run tick seq | `JournalEntry` as JSON |
@@ -15,7 +16,16 @@
 //! A snapshot is flushed to disk before `put_snapshot` returns. Reading one checks its magic,
 //! version and checksum; a torn or corrupted snapshot is skipped (with a warning) in favour of the
 //! one before it. sled holds an exclusive lock on the database: a second process gets
-//! [`StoreError::Locked`], never a panic.
+//! [`StoreError::Locked`], naming the process that holds it, never a panic. `open` opens a
+//! database so that damage is never made worse; `check` says what each run's records are worth
+//! and `salvage` copies what is intact into a new database. Every sled error is put in one
+//! sentence about the database, naming its file.
+
+mod check;
+mod open;
+
+pub use check::{Health, RunHealth, Salvaged};
+pub use open::{Access, Condition, Holder, OWNER, holder, set_socket};
 
 use crate::hosts::{Decisions, PlacementChange};
 pub use crate::journal::{ControlAction, JournalEntry, JournalInput};
@@ -60,7 +70,9 @@ pub struct RunMeta {
     pub scenario_name: String,
     /// Where the scenario was read from (informational).
     pub scenario_path: String,
-    /// The scenario file's text, verbatim.
+    /// The file's text, verbatim. Stored under its own key, once (a large world's text is
+    /// tens of megabytes, and the record is rewritten at every snapshot).
+    #[serde(default, skip_serializing)]
     pub scenario_text: String,
     pub seed: u64,
     pub ticks: u32,
@@ -78,6 +90,8 @@ pub struct RunMeta {
     pub parent: Option<(RunId, u32)>,
     /// "embedded" or "served on N nodes".
     pub mode: String,
+    /// The output folder, absolute (records made before version 0.1 of this field's rule may
+    /// hold a relative one).
     pub out_dir: String,
     pub error: Option<String>,
     /// For a war-game exercise: who played, the turn length and the access tokens' hashes.
@@ -131,7 +145,7 @@ impl RunMeta {
             snapshot_every,
             parent: None,
             mode,
-            out_dir,
+            out_dir: absolute(&out_dir),
             error: None,
             exercise: None,
             ended_by: None,
@@ -151,14 +165,17 @@ pub struct TickEntry {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    #[error("{}", locked_words(path, holder.as_ref()))]
+    Locked { path: PathBuf, holder: Option<Holder> },
     #[error(
-        "the database at {path} is in use by another process (sled holds an exclusive lock); stop that process or pass another --db"
+        "the database at {} is damaged: {detail}; it was left as it is: `chokepoint --db {} db check` says which runs can be saved and `chokepoint --db {} db salvage --out NEWDB` copies them into a new database",
+        path.display(), path.display(), path.display()
     )]
-    Locked { path: PathBuf },
-    #[error("the database at {path} is corrupted and cannot be opened: {detail}")]
-    Corrupted { path: PathBuf, detail: String },
-    #[error("database error at {path}: {detail}")]
+    Damaged { path: PathBuf, detail: String },
+    #[error("the database file {}/db {detail}", path.display())]
     Sled { path: PathBuf, detail: String },
+    #[error("the database at {} could not be copied aside before opening it, and was left as it is: {detail}", path.display())]
+    Copy { path: PathBuf, detail: String },
     #[error("there is no run {0} in this database (see `chokepoint runs`)")]
     NoRun(RunId),
     #[error("the record of run {run} is unreadable: {detail}")]
@@ -175,17 +192,89 @@ const SNAPSHOT_MAGIC: &[u8; 4] = b"CKPT";
 pub const SNAPSHOT_FORMAT: u16 = 2;
 const HEADER: usize = 4 + 2 + 32;
 
-/// A handle on the database; clones share it (sled's handles are reference-counted).
+/// A run's id and its record, or why the record cannot be read.
+pub type RunRecord = (RunId, Result<RunMeta, StoreError>);
+
+/// A Locked error's sentence: who holds the database, and what to do.
+fn locked_words(path: &Path, holder: Option<&Holder>) -> String {
+    let who = match holder {
+        Some(h) => format!("process {} (`{}`)", h.pid, h.command),
+        None => "another process".to_string(),
+    };
+    format!(
+        "the database at {} is in use by {who} (sled lets one process at a time open it); `runs`, `runs show`, `state`, `report` and `export` read it through that process while it runs; for other commands wait until it ends (or stop it with Ctrl-C or `kill`), or pass another --db",
+        path.display()
+    )
+}
+
+/// What a sled error means, as the end of a sentence about the database's file.
+pub(crate) fn sled_words(e: &sled::Error) -> String {
+    match e {
+        sled::Error::Io(io) => format!("could not be read or written: {}", io_words(io)),
+        sled::Error::Corruption { .. } => {
+            "holds a damaged record (one whose checksum does not match what was written)".to_string()
+        }
+        sled::Error::CollectionNotFound(_) => "lacks a part this program expects".to_string(),
+        sled::Error::Unsupported(why) => format!("cannot do what was asked ({why})"),
+        sled::Error::ReportableBug(why) => format!("is in a state sled does not expect ({why})"),
+    }
+}
+
+/// An I/O error in words. sled hands some errors on as the debug text of the original
+/// (`Os { code: 28, kind: StorageFull, message: "No space left on device" }`), which is put
+/// back into the usual form, "No space left on device (os error 28)".
+fn io_words(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    if e.raw_os_error().is_some() {
+        return text;
+    }
+    let field = |name: &str| {
+        text.split(&format!("{name}: "))
+            .nth(1)
+            .map(|rest| rest.split([',', '}']).next().unwrap_or("").trim().to_string())
+    };
+    match (field("message"), field("code")) {
+        (Some(message), Some(code)) => format!("{} (os error {code})", message.trim_matches(['"', '\\'])),
+        _ => text,
+    }
+}
+
+/// A sled error as a [`StoreError`] about the database at `path`.
+pub(crate) fn sled_error(path: &Path, e: sled::Error) -> StoreError {
+    StoreError::Sled { path: path.to_path_buf(), detail: sled_words(&e) }
+}
+
+/// A sled database opened safely (see `open`); clones share it (sled's handles are
+/// reference-counted). Fields drop in order: sled first, then the closer, which, when the last
+/// clone is dropped, marks the database closed cleanly (or removes the copy that was read).
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
     path: PathBuf,
+    condition: Condition,
+    notice: Option<String>,
+    /// The runs this process created or resumed, and so drives.
+    live: std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<RunId>>>,
+    closer: std::sync::Arc<open::Closer>,
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if self.db.flush().is_err() {
+            self.closer.clean.store(false, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
 }
 
 fn run_key(run: RunId) -> Vec<u8> {
-    let mut k = b"v1/run/".to_vec();
-    k.extend_from_slice(&run.0.to_be_bytes());
-    k
+    run_prefix(RUN, run)
+}
+
+/// The 8 bytes of a run id in a key, after its prefix.
+fn id_bytes(key: &[u8], prefix_len: usize) -> [u8; 8] {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&key[prefix_len..prefix_len + 8]);
+    b
 }
 
 fn tick_key(prefix: &[u8], run: RunId, tick: u32) -> Vec<u8> {
@@ -207,12 +296,24 @@ fn tick_of(key: &[u8], prefix_len: usize) -> u32 {
     u32::from_be_bytes(b)
 }
 
+const RUN: &[u8] = b"v1/run/";
+const TEXT: &[u8] = b"v1/text/";
+const NEXT_RUN: &[u8] = b"v1/meta/next-run";
 const TICK: &[u8] = b"v1/tick/";
 const SNAP: &[u8] = b"v1/snap/";
 const JRNL: &[u8] = b"v1/jrnl/";
 const SREP: &[u8] = b"v1/srep/";
 const ACTS: &[u8] = b"v1/acts/";
 const PLACE: &[u8] = b"v1/place/";
+
+/// `path` made absolute against the current folder, so a run resumed from anywhere continues
+/// its own outputs (an empty path stays empty).
+pub fn absolute(path: &str) -> String {
+    if path.is_empty() {
+        return String::new();
+    }
+    std::path::absolute(path).map_or_else(|_| path.to_string(), |p| p.display().to_string())
+}
 
 /// Milliseconds since the Unix epoch, for metadata only (never for simulation).
 #[allow(clippy::disallowed_methods)]
@@ -221,48 +322,48 @@ pub fn now_unix_ms() -> u64 {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path`.
+    /// Opens (creating if needed) the database at `path` to record runs in it.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        // sled releases its file lock only when its background flusher lets go of the database,
-        // a moment after the last handle is dropped; so a database closed just now (by this
-        // process, or by a command that has just exited) may still read as locked. Retry
-        // briefly before calling it locked by someone else.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-        loop {
-            match Store::open_once(path) {
-                Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
-                    std::thread::sleep(std::time::Duration::from_millis(25));
-                }
-                other => return other,
-            }
-        }
+        Store::open_for(path, Access::Write)
     }
 
-    fn open_once(path: &Path) -> Result<Store, StoreError> {
-        let path = path.to_path_buf();
-        // sled may panic on some corrupted files; catch that (quietly) and report it as an error.
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(|_| {}));
-        let opened = std::panic::catch_unwind(|| sled::Config::new().path(&path).open());
-        std::panic::set_hook(previous);
-        match opened {
-            Ok(Ok(db)) => Ok(Store { db, path }),
-            Ok(Err(sled::Error::Io(e))) if e.to_string().contains("could not acquire lock") => {
-                Err(StoreError::Locked { path })
-            }
-            Ok(Err(sled::Error::Corruption { .. })) => {
-                Err(StoreError::Corrupted { path, detail: "sled found corrupted data".into() })
-            }
-            Ok(Err(e)) => Err(StoreError::Sled { path, detail: e.to_string() }),
-            Err(panic) => {
-                let detail = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_else(|| "sled panicked while reading it".into());
-                Err(StoreError::Corrupted { path, detail })
-            }
-        }
+    /// Opens the database at `path` to read it: one not known to be intact is read from a
+    /// copy, and never written.
+    pub fn open_read(path: &Path) -> Result<Store, StoreError> {
+        Store::open_for(path, Access::Read)
+    }
+
+    pub fn open_for(path: &Path, access: Access) -> Result<Store, StoreError> {
+        let opened = open::open(path, access)?;
+        Ok(Store {
+            db: opened.db,
+            path: path.to_path_buf(),
+            condition: opened.condition,
+            notice: opened.notice,
+            live: Default::default(),
+            closer: std::sync::Arc::new(opened.closer),
+        })
+    }
+
+    /// The runs this process created or resumed (and so drives, while it runs).
+    pub fn live_runs(&self) -> std::collections::BTreeSet<RunId> {
+        crate::run::lock(&self.live).clone()
+    }
+
+    /// Notes that this process drives `run` (a resumed run).
+    pub fn mark_live(&self, run: RunId) {
+        crate::run::lock(&self.live).insert(run);
+    }
+
+    /// What the user should be told about how the database was opened (a copy read because it
+    /// was not closed cleanly, a repair), if anything.
+    pub fn notice(&self) -> Option<&str> {
+        self.notice.as_deref()
+    }
+
+    /// What the database was found like before it was opened.
+    pub fn condition(&self) -> Condition {
+        self.condition
     }
 
     pub fn path(&self) -> &Path {
@@ -270,7 +371,7 @@ impl Store {
     }
 
     fn err(&self, e: sled::Error) -> StoreError {
-        StoreError::Sled { path: self.path.clone(), detail: e.to_string() }
+        sled_error(&self.path, e)
     }
 
     pub fn flush(&self) -> Result<(), StoreError> {
@@ -282,7 +383,7 @@ impl Store {
         // Ids start at 1 and grow by one; the counter is its own key, updated atomically.
         let next = self
             .db
-            .update_and_fetch(b"v1/meta/next-run", |old| {
+            .update_and_fetch(NEXT_RUN, |old| {
                 let n = old.and_then(|b| <[u8; 8]>::try_from(b).ok()).map_or(0, u64::from_be_bytes);
                 Some((n + 1).to_be_bytes().to_vec())
             })
@@ -290,41 +391,73 @@ impl Store {
             .and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok())
             .map_or(1, u64::from_be_bytes);
         let id = RunId(next);
+        self.mark_live(id);
+        self.db.insert(run_prefix(TEXT, id), meta.scenario_text.as_bytes()).map_err(|e| self.err(e))?;
         self.put_run(id, meta)?;
         self.flush()?;
         Ok(id)
     }
 
+    /// Writes a run's record (its scenario text is written once, by `create_run`).
     pub fn put_run(&self, id: RunId, meta: &RunMeta) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(meta).map_err(|e| StoreError::BadRecord { run: id, detail: e.to_string() })?;
         self.db.insert(run_key(id), bytes).map_err(|e| self.err(e))?;
         Ok(())
     }
 
+    /// A run's record with its scenario's text.
     pub fn run(&self, id: RunId) -> Result<RunMeta, StoreError> {
+        let mut meta = self.record(id)?;
+        if meta.scenario_text.is_empty()
+            && let Some(text) = self.db.get(run_prefix(TEXT, id)).map_err(|e| self.err(e))?
+        {
+            meta.scenario_text = String::from_utf8(text.to_vec())
+                .map_err(|_| StoreError::BadRecord { run: id, detail: "its scenario text is not UTF-8".into() })?;
+        }
+        Ok(meta)
+    }
+
+    /// A run's record, without its scenario's text (unless an older version kept it there).
+    fn record(&self, id: RunId) -> Result<RunMeta, StoreError> {
         let bytes = self.db.get(run_key(id)).map_err(|e| self.err(e))?.ok_or(StoreError::NoRun(id))?;
         serde_json::from_slice(&bytes).map_err(|e| StoreError::BadRecord { run: id, detail: e.to_string() })
     }
 
     /// Changes a run's record.
     pub fn update_run(&self, id: RunId, f: impl FnOnce(&mut RunMeta)) -> Result<RunMeta, StoreError> {
-        let mut meta = self.run(id)?;
+        let mut meta = self.record(id)?;
         f(&mut meta);
         self.put_run(id, &meta)?;
         Ok(meta)
     }
 
-    /// Every run, in id order.
+    /// Every run, in id order, without their scenario texts (`run` has one's).
     pub fn runs(&self) -> Result<Vec<(RunId, RunMeta)>, StoreError> {
+        self.run_records()?.into_iter().map(|(id, meta)| meta.map(|m| (id, m))).collect()
+    }
+
+    /// Every run's record (without its scenario text), in id order, each read on its own so
+    /// that a damaged one is reported while the others are still listed: the ids up to the
+    /// last one given out, and any other a scan of the records finds.
+    pub fn run_records(&self) -> Result<Vec<RunRecord>, StoreError> {
+        let mut ids = std::collections::BTreeSet::new();
+        let counted = self.db.get(NEXT_RUN).ok().flatten().and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok());
+        ids.extend((1..=counted.map_or(0, u64::from_be_bytes)).map(RunId));
+        for key in self.db.scan_prefix(RUN).keys() {
+            match key {
+                Ok(k) if k.len() == RUN.len() + 8 => ids.insert(RunId(u64::from_be_bytes(id_bytes(&k, RUN.len())))),
+                Ok(_) => false,
+                // A damaged index page ends the scan; the counter still gives the ids.
+                Err(_) if counted.is_some() => break,
+                Err(e) => return Err(self.err(e)),
+            };
+        }
         let mut out = Vec::new();
-        for item in self.db.scan_prefix(b"v1/run/") {
-            let (k, v) = item.map_err(|e| self.err(e))?;
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&k[7..15]);
-            let id = RunId(u64::from_be_bytes(b));
-            let meta =
-                serde_json::from_slice(&v).map_err(|e| StoreError::BadRecord { run: id, detail: e.to_string() })?;
-            out.push((id, meta));
+        for id in ids {
+            match self.record(id) {
+                Err(StoreError::NoRun(_)) => {}
+                other => out.push((id, other)),
+            }
         }
         Ok(out)
     }
@@ -383,12 +516,34 @@ impl Store {
     }
 
     /// The ticks at which `run` has snapshots.
+    ///
+    /// A scan of the keys reads the snapshots themselves, so one damaged snapshot ends it; the
+    /// ticks are then found by asking for every tick a snapshot would have been taken at.
     pub fn snapshot_ticks(&self, run: RunId) -> Result<Vec<u32>, StoreError> {
-        self.db
-            .scan_prefix(run_prefix(SNAP, run))
-            .keys()
-            .map(|k| k.map(|k| tick_of(&k, SNAP.len())).map_err(|e| self.err(e)))
-            .collect()
+        let scanned: Result<Vec<u32>, sled::Error> =
+            self.db.scan_prefix(run_prefix(SNAP, run)).keys().map(|k| k.map(|k| tick_of(&k, SNAP.len()))).collect();
+        match scanned {
+            Ok(ticks) => Ok(ticks),
+            Err(e) => match self.record(run) {
+                Ok(meta) => Ok(self.probe_snapshots(run, &meta)),
+                Err(_) => Err(self.err(e)),
+            },
+        }
+    }
+
+    /// The ticks among those `run` would have snapshots at where there is one (readable or
+    /// not): its first tick, every multiple of its snapshot interval up to one interval past
+    /// its last recorded tick, and its end.
+    fn probe_snapshots(&self, run: RunId, meta: &RunMeta) -> Vec<u32> {
+        let first = meta.parent.map_or(0, |(_, at)| at);
+        let every = meta.snapshot_every.max(1);
+        let last = meta.ticks_done.saturating_add(every).min(meta.ticks);
+        let mut ticks: Vec<u32> = (first..=last).filter(|t| *t == first || t % every == 0).collect();
+        ticks.extend([meta.ticks_done, meta.ticks]);
+        ticks.sort_unstable();
+        ticks.dedup();
+        ticks.retain(|t| !matches!(self.db.get(tick_key(SNAP, run, *t)), Ok(None)));
+        ticks
     }
 
     /// The latest readable snapshot at or before `tick`. Corrupted ones are skipped with a
@@ -396,7 +551,17 @@ impl Store {
     pub fn snapshot_at_or_before(&self, run: RunId, tick: u32) -> Result<Option<(u32, WorldState)>, StoreError> {
         let candidates: Vec<u32> = self.snapshot_ticks(run)?.into_iter().filter(|t| *t <= tick).collect();
         for t in candidates.into_iter().rev() {
-            let Some(bytes) = self.db.get(tick_key(SNAP, run, t)).map_err(|e| self.err(e))? else { continue };
+            let bytes = match self.db.get(tick_key(SNAP, run, t)) {
+                Ok(Some(bytes)) => bytes,
+                Ok(None) => continue,
+                Err(e) => {
+                    let why = sled_words(&e);
+                    eprintln!(
+                        "warning: snapshot of run {run} at tick {t} is damaged (it {why}); using the one before it"
+                    );
+                    continue;
+                }
+            };
             match decode_snapshot(&bytes) {
                 Ok(state) => return Ok(Some((t, state))),
                 Err(SnapshotProblem::Version(found)) => {

@@ -1,0 +1,92 @@
+//! The process holding the database answers the read-only verbs, and SIGTERM stops it like
+//! Ctrl-C, for every verb that keeps a database open: an exercise, and a run resumed on agent
+//! nodes (`resume --serve`), with the real binaries.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+mod common;
+use common::{chokepoint, ok, scenario, temp_dir};
+
+/// Waits until `file` has at least `rows` lines (or panics after a minute).
+fn wait_for_rows(file: &Path, rows: usize) {
+    let start = Instant::now();
+    while std::fs::read_to_string(file).map(|t| t.lines().count()).unwrap_or(0) < rows {
+        assert!(start.elapsed() < Duration::from_secs(60), "{} never reached {rows} rows", file.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `runs` from another process, which must be answered by the one holding the database.
+fn runs_line(db: &Path, run: u32) -> String {
+    let runs = ok(&chokepoint(db, &["runs"]));
+    runs.lines().find(|l| l.trim_start().starts_with(&format!("{run} "))).unwrap_or_default().to_string()
+}
+
+fn stop_with_sigterm(child: &mut Child) -> Option<i32> {
+    common::signal(child, libc::SIGTERM);
+    // It ends within a minute (or the wait panics), not successfully.
+    assert!(!common::wait_with_timeout(child, Duration::from_secs(60)), "a process stopped by SIGTERM fails");
+    child.wait().expect("wait").code()
+}
+
+#[test]
+fn an_exercise_answers_reads_and_stops_on_sigterm() {
+    let mut ex = common::exercise::start("AA", &[]);
+    let line = runs_line(&ex.db, 1);
+    assert!(line.contains(" running "), "the exercise answers `runs` while it holds the database: {line}");
+    let shown = ok(&chokepoint(&ex.db, &["runs", "show", "1"]));
+    assert!(shown.contains("status       running") && shown.contains("exercise     played by AA"), "{shown}");
+    assert_eq!(stop_with_sigterm(&mut ex.child), Some(143), "SIGTERM gives exit status 143");
+    let shown = ok(&chokepoint(&ex.db, &["runs", "show", "1"]));
+    assert!(shown.contains("status       interrupted\n"), "{shown}");
+    assert!(ex.db.join("chokepoint.closed").exists(), "the database was closed cleanly");
+}
+
+#[test]
+fn a_run_resumed_on_agent_nodes_answers_reads_and_stops_on_sigterm() {
+    let root = temp_dir("live-resume-serve");
+    let db = root.join("db");
+    let out = root.join("o");
+    let o = out.display().to_string();
+    let start = |args: &[&str]| -> Child {
+        Command::new(env!("CARGO_BIN_EXE_chokepoint"))
+            .arg("--db")
+            .arg(&db)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start")
+    };
+    let tiny = scenario("tiny.toml");
+    let mut run = start(&["run", &tiny, "--ticks", "100000", "--snapshot-every", "5", "--quiet", "--out", &o]);
+    wait_for_rows(&out.join("digests.csv"), 12);
+    assert_eq!(stop_with_sigterm(&mut run), Some(143));
+
+    // Resumed on one agent node that never comes: the coordinator waits, answering reads.
+    let mut served = start(&["resume", "1", "--serve", "--listen", "127.0.0.1:0", "--nodes", "1", "--quiet"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let line = loop {
+        let line = runs_line(&db, 1);
+        if line.contains("served on 1 nodes (resumed)") || Instant::now() > deadline {
+            break line;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(line.contains(" running ") && line.contains("(resumed)"), "{line}");
+    assert_eq!(stop_with_sigterm(&mut served), Some(143), "SIGTERM gives exit status 143");
+    let shown = ok(&chokepoint(&db, &["runs", "show", "1"]));
+    assert!(shown.contains("status       interrupted"), "{shown}");
+
+    // Its outputs hold every tick run before, once each.
+    let ticks: Vec<u32> = std::fs::read_to_string(out.join("digests.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(ticks.iter().enumerate().all(|(i, t)| *t as usize == i), "digests.csv has a gap or a repeat");
+    let _ = std::fs::remove_dir_all(root);
+}
