@@ -18,10 +18,21 @@ fn wait_for_rows(file: &Path, rows: usize) {
     }
 }
 
-/// `runs` from another process, which must be answered by the one holding the database.
+/// Run `run`'s line of `runs` asked from another process, once the process holding the
+/// database answers it (it opens the database a moment before its read socket is up, and a
+/// reader in between is told that the database is in use).
 fn runs_line(db: &Path, run: u32) -> String {
-    let runs = ok(&chokepoint(db, &["runs"]));
-    runs.lines().find(|l| l.trim_start().starts_with(&format!("{run} "))).unwrap_or_default().to_string()
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let asked = chokepoint(db, &["runs"]);
+        if asked.status.success() || Instant::now() > deadline {
+            let runs = ok(&asked);
+            return runs.lines().find(|l| l.trim_start().starts_with(&format!("{run} "))).unwrap_or_default().into();
+        }
+        let stderr = String::from_utf8_lossy(&asked.stderr);
+        assert!(stderr.contains("is in use by"), "{stderr}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn stop_with_sigterm(child: &mut Child) -> Option<i32> {
