@@ -7,12 +7,12 @@
 
 mod common;
 
+use common::debrief::{debrief, get};
 use common::exercise::{Exercise, start};
 use common::{chokepoint, ok, temp_dir, wait_with_timeout};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 /// Who writes to whom in the secrets exercise.
@@ -51,34 +51,6 @@ fn secrets_exercise() -> (PathBuf, u32) {
     let db = ex.db.clone();
     assert!(wait_with_timeout(&mut ex.child, Duration::from_secs(30)));
     (db, 16)
-}
-
-/// A debrief server for run 1 of `db`, and its base URL.
-fn debrief(db: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_chokepoint"))
-        .arg("--db")
-        .arg(db)
-        .args(["debrief", "1", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("debrief starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("it prints its address");
-    let url = line.split(" at ").nth(1).and_then(|r| r.split_whitespace().next()).expect("an address").to_string();
-    (child, url)
-}
-
-/// A plain HTTP/1.1 GET, returning (status, body).
-fn get(base: &str, path: &str) -> (u16, String) {
-    let host = base.trim_start_matches("http://").trim_end_matches('/');
-    let mut stream = std::net::TcpStream::connect(host).expect("connect");
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    (status, body)
 }
 
 /// What `nation` must see and must not see in its view.

@@ -481,15 +481,17 @@ impl Store {
 
     /// Forgets recorded ticks from `from` on (a resumed run re-records them).
     pub fn truncate_ticks(&self, run: RunId, from: u32) -> Result<(), StoreError> {
-        let keys: Vec<_> = self
-            .db
-            .range(tick_key(TICK, run, from)..run_prefix(TICK, RunId(run.0 + 1)))
-            .keys()
-            .collect::<Result<_, _>>()
-            .map_err(|e| self.err(e))?;
+        self.forget_from(&[TICK], run, from)
+    }
+
+    /// Removes, in one batch, the records of each of `spaces` keyed by `run` and a tick at or
+    /// after `from`.
+    fn forget_from(&self, spaces: &[&[u8]], run: RunId, from: u32) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
-        for k in keys {
-            batch.remove(k);
+        for space in spaces {
+            for k in self.db.range(tick_key(space, run, from)..run_prefix(space, RunId(run.0 + 1))).keys() {
+                batch.remove(k.map_err(|e| self.err(e))?);
+            }
         }
         self.db.apply_batch(batch).map_err(|e| self.err(e))
     }
@@ -614,17 +616,7 @@ impl Store {
     /// Forgets the snapshots after `tick` (a rollback to `tick` leaves them in another history).
     pub fn truncate_snapshots_after(&self, run: RunId, tick: u32) -> Result<(), StoreError> {
         let Some(from) = tick.checked_add(1) else { return Ok(()) };
-        let keys: Vec<_> = self
-            .db
-            .range(tick_key(SNAP, run, from)..run_prefix(SNAP, RunId(run.0 + 1)))
-            .keys()
-            .collect::<Result<_, _>>()
-            .map_err(|e| self.err(e))?;
-        let mut batch = sled::Batch::default();
-        for k in keys {
-            batch.remove(k);
-        }
-        self.db.apply_batch(batch).map_err(|e| self.err(e))?;
+        self.forget_from(&[SNAP], run, from)?;
         self.flush()
     }
 
@@ -652,17 +644,7 @@ impl Store {
 
     /// Forgets the situation reports of turns starting at or after `tick` (a rollback).
     pub fn truncate_sitreps(&self, run: RunId, tick: u32) -> Result<(), StoreError> {
-        let keys: Vec<_> = self
-            .db
-            .range(tick_key(SREP, run, tick)..run_prefix(SREP, RunId(run.0 + 1)))
-            .keys()
-            .collect::<Result<_, _>>()
-            .map_err(|e| self.err(e))?;
-        let mut batch = sled::Batch::default();
-        for k in keys {
-            batch.remove(k);
-        }
-        self.db.apply_batch(batch).map_err(|e| self.err(e))
+        self.forget_from(&[SREP], run, tick)
     }
 
     /// Records one journaled host's action batch, the `seq`th journaled at its tick.
@@ -724,13 +706,7 @@ impl Store {
     /// Forgets the journaled decisions and placement changes of ticks from `from` on (a
     /// resumed run makes them again).
     pub fn truncate_hosting(&self, run: RunId, from: u32) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        for prefix in [ACTS, PLACE] {
-            for k in self.db.range(tick_key(prefix, run, from)..run_prefix(prefix, RunId(run.0 + 1))).keys() {
-                batch.remove(k.map_err(|e| self.err(e))?);
-            }
-        }
-        self.db.apply_batch(batch).map_err(|e| self.err(e))
+        self.forget_from(&[ACTS, PLACE], run, from)
     }
 
     /// The database's size on disk in bytes.

@@ -1,8 +1,10 @@
 //! Helpers shared by the coordinator's multi-process tests: where the scenarios are, private
 //! folders and run databases per test, and running the `chokepoint` binary; `served` has
-//! coordinators and agent nodes.
+//! coordinators and agent nodes, `debrief` a
+//! debrief server.
 #![allow(dead_code)]
 
+pub mod debrief;
 pub mod exercise;
 pub mod served;
 
