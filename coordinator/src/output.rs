@@ -55,10 +55,13 @@ pub fn truncate_from(dir: &Path, tick: u32) -> io::Result<()> {
     Ok(())
 }
 
-pub struct CsvOutputs {
+/// The per-tick CSV files, written to a folder (`W` a buffered file, the default) or kept in
+/// memory (`W = Vec<u8>`, [`CsvOutputs::in_memory`]: the Python package's tables, no files).
+#[derive(Clone)]
+pub struct CsvOutputs<W: Write = BufWriter<File>> {
     dir: PathBuf,
-    files: Vec<BufWriter<File>>,
-    rejections: BufWriter<File>,
+    files: Vec<W>,
+    rejections: W,
     tick_days: u32,
 }
 
@@ -92,18 +95,35 @@ impl CsvOutputs {
         Ok(CsvOutputs { dir: dir.to_path_buf(), files, rejections, tick_days: scenario.tick_days })
     }
 
-    /// Pushes buffered rows to disk.
-    pub fn flush(&mut self) -> io::Result<()> {
-        for f in &mut self.files {
-            f.flush()?;
-        }
-        self.rejections.flush()
-    }
-
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
+    pub fn finish(mut self) -> io::Result<()> {
+        self.flush()
+    }
+}
+
+impl CsvOutputs<Vec<u8>> {
+    /// The files kept in memory, each starting with its header.
+    pub fn in_memory(scenario: &Scenario) -> CsvOutputs<Vec<u8>> {
+        let with_header = |header: &str| format!("{header}\n").into_bytes();
+        CsvOutputs {
+            dir: PathBuf::new(),
+            files: FILES.iter().map(|(_, header)| with_header(header)).collect(),
+            rejections: with_header(REJECTIONS.1),
+            tick_days: scenario.tick_days,
+        }
+    }
+
+    /// Each file's name and text so far, in the order of the files a run writes.
+    pub fn texts(&self) -> Vec<(&'static str, &[u8])> {
+        let files = FILES.iter().zip(&self.files).map(|((name, _), text)| (*name, text.as_slice()));
+        files.chain(std::iter::once((REJECTIONS.0, self.rejections.as_slice()))).collect()
+    }
+}
+
+impl<W: Write> CsvOutputs<W> {
     pub fn write(&mut self, s: &Scenario, r: &TickRecord) -> io::Result<()> {
         let t = r.tick.0;
         let code = |m: MarketId| (s.commodity_code(m.commodity), m.stage.as_str());
@@ -207,8 +227,12 @@ impl CsvOutputs {
         Ok(())
     }
 
-    pub fn finish(mut self) -> io::Result<()> {
-        self.flush()
+    /// Pushes buffered rows to disk.
+    pub fn flush(&mut self) -> io::Result<()> {
+        for f in &mut self.files {
+            f.flush()?;
+        }
+        self.rejections.flush()
     }
 }
 
