@@ -82,3 +82,20 @@ def test_outcomes_are_the_sweeps_measures():
     assert {"peak_price_usd_per_kg", "shortage_days", "unmet_demand_t", "stockpile_cost_usd",
             "first_restriction_tick"} <= set(o.outcome)
     assert set(o[o.outcome == "shortage_days"].subject) == {"AA", "BB", "CC", "DD"}
+
+
+def test_outcomes_equal_chokepoint_sweeps_runs_csv(tmp_path, chokepoint_bin):
+    out = tmp_path / "sweep"
+    subprocess.run([chokepoint_bin, "sweep", SCENARIOS / "cobalt-halt-2025.toml", "--seeds", "3,4", "--ticks", "30",
+                    "--set", "capacity.CD.co.pct=60", "--set", "stockpile.US.co.target_days=90",
+                    "--jobs", "1", "--out", out, "--quiet"], check=True, capture_output=True)
+    runs = pd.read_csv(out / "runs.csv", keep_default_na=False, na_values=[""])
+    for seed in (3, 4):
+        got = chokepoint.outcomes(SCENARIOS / "cobalt-halt-2025.toml", seed=seed, ticks=30,
+                                  set={"capacity.CD.co.pct": 60, "stockpile.US.co.target_days": 90})
+        # runs.csv is sorted at the end of a sweep: compare in that order.
+        want = runs[runs.seed == seed][["outcome", "subject", "value"]].sort_values(["outcome", "subject"])
+        got = got.sort_values(["outcome", "subject"])
+        assert len(got) == len(want) > 0
+        assert list(got.outcome) == list(want.outcome) and list(got.subject) == list(want.subject)
+        assert [float(v) for v in got.value] == pytest.approx([float(v) for v in want.value], rel=1e-12, nan_ok=True)
