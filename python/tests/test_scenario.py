@@ -35,7 +35,7 @@ def test_a_bad_field_is_reported_with_file_line_and_field(tmp_path):
 def test_a_missing_file_and_bad_toml_are_scenario_errors(tmp_path):
     with pytest.raises(chokepoint.ScenarioError) as caught:
         chokepoint.Scenario.load(tmp_path / "none.toml")
-    assert (caught.value.line, caught.value.field) == (0, "(file)")
+    assert caught.value.field == "(file)" and "none.toml" in caught.value.file
     with pytest.raises(chokepoint.ScenarioError) as caught:
         chokepoint.Scenario.parse("[scenario\nname = 1\n", file="inline.toml")
     assert caught.value.file == "inline.toml" and caught.value.line == 1
