@@ -59,18 +59,21 @@ pub fn truncate_from(dir: &Path, tick: u32) -> Result<(), WriteError> {
     Ok(())
 }
 
-/// One output file and its buffer.
-struct Out {
+/// One output file and its buffer (a buffered file, or in memory: `W = Vec<u8>`).
+#[derive(Clone)]
+struct Out<W = BufWriter<File>> {
     path: PathBuf,
-    w: BufWriter<File>,
+    w: W,
+}
+
+impl<W: Write> Out<W> {
+    /// Writes rows, naming this file in an error.
+    fn put(&mut self, rows: impl FnOnce(&mut W) -> io::Result<()>) -> Result<(), WriteError> {
+        rows(&mut self.w).map_err(|e| WriteError::new(&self.path, e))
+    }
 }
 
 impl Out {
-    /// Writes rows, naming this file in an error.
-    fn put(&mut self, rows: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>) -> Result<(), WriteError> {
-        rows(&mut self.w).map_err(|e| WriteError::new(&self.path, e))
-    }
-
     /// Pushes the buffer to the file and, with `sync`, the file to the disk.
     fn flush(&mut self, sync: bool) -> Result<(), WriteError> {
         self.w.flush().map_err(|e| WriteError::new(&self.path, e))?;
@@ -81,10 +84,13 @@ impl Out {
     }
 }
 
-pub struct CsvOutputs {
+/// The per-tick CSV files, written to a folder (`W` a buffered file, the default) or kept in
+/// memory (`W = Vec<u8>`, [`CsvOutputs::in_memory`]: the Python package's tables, no files).
+#[derive(Clone)]
+pub struct CsvOutputs<W: Write = BufWriter<File>> {
     dir: PathBuf,
-    files: Vec<Out>,
-    rejections: Out,
+    files: Vec<Out<W>>,
+    rejections: Out<W>,
     tick_days: u32,
 }
 
@@ -133,6 +139,32 @@ impl CsvOutputs {
         &self.dir
     }
 
+    /// Flushes every file to the disk.
+    pub fn finish(mut self) -> Result<(), WriteError> {
+        self.flush(true)
+    }
+}
+
+impl CsvOutputs<Vec<u8>> {
+    /// The files kept in memory, each starting with its header.
+    pub fn in_memory(scenario: &Scenario) -> CsvOutputs<Vec<u8>> {
+        let out = |name: &str, header: &str| Out { path: PathBuf::from(name), w: format!("{header}\n").into_bytes() };
+        CsvOutputs {
+            dir: PathBuf::new(),
+            files: FILES.iter().map(|(name, header)| out(name, header)).collect(),
+            rejections: out(REJECTIONS.0, REJECTIONS.1),
+            tick_days: scenario.tick_days,
+        }
+    }
+
+    /// Each file's name and text so far, in the order of the files a run writes.
+    pub fn texts(&self) -> Vec<(&'static str, &[u8])> {
+        let files = FILES.iter().zip(&self.files).map(|((name, _), f)| (*name, f.w.as_slice()));
+        files.chain(std::iter::once((REJECTIONS.0, self.rejections.w.as_slice()))).collect()
+    }
+}
+
+impl<W: Write> CsvOutputs<W> {
     pub fn write(&mut self, s: &Scenario, r: &TickRecord) -> Result<(), WriteError> {
         let t = r.tick.0;
         let code = |m: MarketId| (s.commodity_code(m.commodity), m.stage.as_str());
@@ -214,11 +246,6 @@ impl CsvOutputs {
             }
             Ok(())
         })
-    }
-
-    /// Flushes every file to the disk.
-    pub fn finish(mut self) -> Result<(), WriteError> {
-        self.flush(true)
     }
 }
 

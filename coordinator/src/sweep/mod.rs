@@ -64,11 +64,22 @@ pub fn parse_param(spec: &str, scenario: &Scenario) -> Result<Param, SweepError>
 
 /// Sets one parameter on a scenario. Supported keys: `stockpile.NATION.target_days` (every
 /// stockpile of NATION), `stockpile.NATION.COMMODITY.target_days`, `stockpile.NATION.COMMODITY.
-/// release_price_pct`, and `seed`-independent `ticks`.
+/// release_price_pct`, `capacity.NATION.COMMODITY.pct` (the mines' and refineries' capacity
+/// in NATION as a percentage of the file's: a supply shortfall from the start), and
+/// `seed`-independent `ticks`.
 pub fn apply(s: &mut Scenario, key: &str, value: &str) -> Result<(), String> {
     let parts: Vec<&str> = key.split('.').collect();
     let number = |v: &str| v.parse::<f64>().map_err(|_| format!("{key}: {v:?} is not a number"));
     match parts.as_slice() {
+        ["capacity", nation, commodity, "pct"] => {
+            let n = s.nation_by_code(nation).ok_or_else(|| format!("{key}: unknown nation {nation}"))?;
+            let c = s.commodity_by_code(commodity).ok_or_else(|| format!("{key}: unknown commodity {commodity}"))?;
+            let pct = number(value)?;
+            if !(0.0..=1_000.0).contains(&pct) {
+                return Err(format!("{key}: {pct} is out of range (0 to 1000)"));
+            }
+            scale_capacity(s, n, c, (pct * 100.0) as i64).map_err(|e| format!("{key}: {e}"))
+        }
         ["ticks"] => {
             let t = number(value)?;
             if !(1.0..=1_000_000.0).contains(&t) {
@@ -111,9 +122,29 @@ pub fn apply(s: &mut Scenario, key: &str, value: &str) -> Result<(), String> {
             Ok(())
         }
         _ => Err(format!(
-            "unknown parameter {key} (supported: ticks, stockpile.NATION[.COMMODITY].target_days|release_price_pct|buy_max_price_pct)"
+            "unknown parameter {key} (supported: ticks, stockpile.NATION[.COMMODITY].target_days|release_price_pct|buy_max_price_pct, capacity.NATION.COMMODITY.pct)"
         )),
     }
+}
+
+/// Scales the capacity of every mine and refinery of `commodity` in `nation` to `bp` basis
+/// points of what it is.
+fn scale_capacity(s: &mut Scenario, nation: NationId, commodity: agents::CommodityId, bp: i64) -> Result<(), String> {
+    let mut touched = 0;
+    for def in &mut s.agents {
+        let (site_nation, site_commodity, capacity) = match &mut def.spec {
+            agents::AgentSpec::Miner { nation, commodity, capacity_per_tick, .. }
+            | agents::AgentSpec::Refiner { nation, commodity, capacity_per_tick, .. } => {
+                (*nation, *commodity, capacity_per_tick)
+            }
+            agents::AgentSpec::Nation { .. } | agents::AgentSpec::Manufacturer { .. } => continue,
+        };
+        if site_nation == nation && site_commodity == commodity {
+            *capacity = capacity.scale_floor(bp, 10_000);
+            touched += 1;
+        }
+    }
+    if touched == 0 { Err("no mine or refinery of that commodity there".into()) } else { Ok(()) }
 }
 
 /// One run of the sweep: a seed and one value per parameter.
@@ -415,4 +446,52 @@ pub fn parse_seeds(spec: &str) -> Result<Vec<u64>, SweepError> {
         return Ok((a..=b).collect());
     }
     spec.split(',').map(|x| x.trim().parse().map_err(|_| bad(format!("{x:?} is not a seed")))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::apply;
+    use engine::scenario::Scenario;
+
+    fn tiny() -> Scenario {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/tiny.toml");
+        crate::scenario_file::load(&path).expect("tiny.toml loads")
+    }
+
+    /// Capacity of every mine and refinery of `commodity` in `nation`, in agent order.
+    fn capacities(s: &Scenario, nation: &str, commodity: &str) -> Vec<i64> {
+        let (n, c) = (s.nation_by_code(nation).unwrap(), s.commodity_by_code(commodity).unwrap());
+        s.agents
+            .iter()
+            .filter_map(|a| match &a.spec {
+                agents::AgentSpec::Miner { nation, commodity, capacity_per_tick, .. }
+                | agents::AgentSpec::Refiner { nation, commodity, capacity_per_tick, .. } => {
+                    (*nation == n && *commodity == c).then_some(capacity_per_tick.0)
+                }
+                agents::AgentSpec::Nation { .. } | agents::AgentSpec::Manufacturer { .. } => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn capacity_scales_only_that_nations_sites_of_that_commodity() {
+        let base = tiny();
+        let mut s = base.clone();
+        apply(&mut s, "capacity.BB.co.pct", "50").unwrap();
+        let halved: Vec<i64> = capacities(&base, "BB", "co").iter().map(|c| c / 2).collect();
+        assert!(!halved.is_empty());
+        assert_eq!(capacities(&s, "BB", "co"), halved);
+        assert_eq!(capacities(&s, "BB", "dy"), capacities(&base, "BB", "dy"));
+        assert_eq!(capacities(&s, "AA", "co"), capacities(&base, "AA", "co"));
+    }
+
+    #[test]
+    fn capacity_keys_that_name_nothing_are_refused() {
+        let mut s = tiny();
+        assert!(apply(&mut s, "capacity.ZZ.co.pct", "50").unwrap_err().contains("unknown nation ZZ"));
+        assert!(apply(&mut s, "capacity.BB.xx.pct", "50").unwrap_err().contains("unknown commodity xx"));
+        assert!(apply(&mut s, "capacity.AA.co.pct", "-1").unwrap_err().contains("out of range"));
+        let none = apply(&mut s, "capacity.CC.dy.pct", "50").unwrap_err();
+        assert!(none.contains("no mine or refinery"), "{none}");
+    }
 }
