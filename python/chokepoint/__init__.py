@@ -21,10 +21,12 @@ from os import PathLike
 import pandas as pd
 
 from . import _native
-from .errors import ChokepointError, ScenarioError, SimulationError
+from .errors import (ChokepointError, DisconnectedError, NodeError, RefusedError, ScenarioError, SimulationError,
+                     StrategyError)
 
 __all__ = ["Scenario", "Engine", "Result", "Tick", "run", "outcomes", "TABLES",
-           "ChokepointError", "ScenarioError", "SimulationError"]
+           "ChokepointError", "ScenarioError", "SimulationError", "NodeError", "RefusedError", "DisconnectedError",
+           "StrategyError"]
 
 Scenario = _native.Scenario
 """A validated scenario: ``Scenario.load(path)``, ``Scenario.parse(text)``, and

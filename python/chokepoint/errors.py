@@ -33,5 +33,38 @@ class SimulationError(ChokepointError, RuntimeError):
         return (_remake, (type(self), str(self), dict(tick=self.tick)))
 
 
+class NodeError(ChokepointError, RuntimeError):
+    """A Python agent node's session that did not complete (``chokepoint.node.run``)."""
+
+
+class RefusedError(NodeError):
+    """The coordinator refused the node's Hello: `code` is the gRPC status's name
+    (``UNAUTHENTICATED`` for a wrong join secret, ``FAILED_PRECONDITION`` for another protocol
+    version or run, ...) and `details` its message."""
+
+    def __init__(self, message, *, code="", details=""):
+        super().__init__(message)
+        self.code, self.details = code, details
+
+
+class DisconnectedError(NodeError):
+    """The session broke (the coordinator died, or dropped this node) after `ticks` ticks, or
+    the coordinator finished the run as failed (`reason`)."""
+
+    def __init__(self, message, *, ticks=0, reason=""):
+        super().__init__(message)
+        self.ticks, self.reason = ticks, reason
+
+
+class StrategyError(NodeError):
+    """A Python strategy raised, or returned something that is not actions, for `agent` at
+    `tick`; the node left the run (the coordinator treats it as a lost node). The strategy's
+    own exception is the ``__cause__``."""
+
+    def __init__(self, message, *, agent=0, tick=0):
+        super().__init__(message)
+        self.agent, self.tick = agent, tick
+
+
 def _remake(cls, message, kwargs):
     return cls(message, **kwargs)

@@ -2,9 +2,13 @@
 //! sweep's `--set` keys applied by the coordinator's own `sweep::apply`), an engine stepped in
 //! this process (`Engine`: the coordinator's embedded `Sim`, so the digests are the binary's),
 //! its tables as the text of the CSV files `chokepoint run` writes (the coordinator's own
-//! `CsvOutputs`, kept in memory: no files), and one sweep job's outcome measures
-//! (`run_outcomes`, the coordinator's `sweep::run_job`). Nothing here re-implements the model or
-//! its outputs; the Python package (`chokepoint/`) turns the texts into pandas DataFrames.
+//! `CsvOutputs`, kept in memory: no files), one sweep job's outcome measures
+//! (`run_outcomes`, the coordinator's `sweep::run_job`), and the native half of the Python
+//! agent node (`node`: the default decisions and the protocol's descriptor). Nothing here
+//! re-implements the model or its outputs; the Python package (`chokepoint/`) turns the texts
+//! into pandas DataFrames.
+
+mod node;
 
 use coordinator::output::CsvOutputs;
 use coordinator::sim::Sim;
@@ -370,5 +374,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyScenario>()?;
     m.add_class::<PyEngine>()?;
     m.add_function(wrap_pyfunction!(run_outcomes, m)?)?;
+    node::register(m)?;
     Ok(())
 }
