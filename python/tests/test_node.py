@@ -199,3 +199,16 @@ def test_the_message_classes_are_the_repositorys_proto():
         assert shape[0] == shape[1], m.name
     assert sorted(s.name for s in fresh.service) == sorted(built.services_by_name)
     assert wire.PROTOCOL_VERSION >= 3
+
+
+@pytest.mark.parametrize("example,args,replayed", [
+    ("us_stockpile_node.py", ["--ticks", "40"], "all 40 recorded digests match"),
+    ("language_model_nation.py", [], "all 60 recorded digests match"),
+])
+def test_the_examples_play_and_replay(chokepoint_bin, example, args, replayed):
+    import os
+    import sys
+    env = dict(os.environ, CHOKEPOINT_BIN=str(chokepoint_bin))
+    done = subprocess.run([sys.executable, ROOT / "python" / "examples" / example, *args], env=env,
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0 and replayed in done.stdout, done.stdout + done.stderr
