@@ -7,7 +7,7 @@
 //! on a repaired copy, keeping the original byte for byte, or refuses and leaves it as it was.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 mod common;
@@ -242,14 +242,7 @@ fn pristine(root: &Path, interrupted: bool) -> PathBuf {
         ok(&chokepoint(&db, &args));
         return db;
     }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_chokepoint"))
-        .arg("--db")
-        .arg(&db)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("run");
+    let mut child = common::command(&db, args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("run");
     let digests = Path::new(&out).join("digests.csv");
     let start = std::time::Instant::now();
     while std::fs::read_to_string(&digests).map_or(0, |t| t.lines().count()) < 26 {

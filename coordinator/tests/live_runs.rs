@@ -3,7 +3,7 @@
 //! nodes (`resume --serve`), with the real binaries.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
@@ -62,14 +62,7 @@ fn a_run_resumed_on_agent_nodes_answers_reads_and_stops_on_sigterm() {
     let out = root.join("o");
     let o = out.display().to_string();
     let start = |args: &[&str]| -> Child {
-        Command::new(env!("CARGO_BIN_EXE_chokepoint"))
-            .arg("--db")
-            .arg(&db)
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start")
+        common::command(&db, args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start")
     };
     let tiny = scenario("tiny.toml");
     let mut run = start(&["run", &tiny, "--ticks", "100000", "--snapshot-every", "5", "--quiet", "--out", &o]);

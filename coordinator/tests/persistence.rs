@@ -37,10 +37,9 @@ fn a_killed_run_resumes_to_the_same_bits() {
         ],
     ));
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_chokepoint"))
-        .arg("--db")
-        .arg(&db)
-        .args([
+    let mut child = common::command(
+        &db,
+        [
             "run",
             &scenario("baseline-2024.toml"),
             "--ticks",
@@ -50,11 +49,12 @@ fn a_killed_run_resumes_to_the_same_bits() {
             "--quiet",
             "--out",
             &crashed.display().to_string(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the run");
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("start the run");
     // Wait until a few snapshots are on disk, then kill -9.
     let start = std::time::Instant::now();
     loop {
@@ -366,16 +366,8 @@ fn a_running_run_answers_reads_and_stops_cleanly_on_sigterm() {
     let client = root.join("client");
     std::fs::create_dir_all(&client).unwrap();
     let out = root.join("o");
-    let start = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_chokepoint"))
-            .arg("--db")
-            .arg(&db)
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start")
-    };
+    let start =
+        |args: &[&str]| common::command(&db, args).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("start");
     let o = out.display().to_string();
     let mut child = start(&[
         "run",
@@ -447,15 +439,13 @@ fn a_running_run_answers_reads_and_stops_cleanly_on_sigterm() {
 fn a_coordinator_stopped_by_sigterm_records_the_run_interrupted() {
     let root = temp_dir("serve-term");
     let db = root.join("db");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_chokepoint"))
-        .arg("--db")
-        .arg(&db)
-        .args(["serve", &scenario("tiny.toml"), "--listen", "127.0.0.1:0", "--nodes", "1", "--quiet"])
-        .args(["--out", &root.join("o").display().to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("serve");
+    let mut child =
+        common::command(&db, ["serve", &scenario("tiny.toml"), "--listen", "127.0.0.1:0", "--nodes", "1", "--quiet"])
+            .args(["--out", &root.join("o").display().to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("serve");
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
     assert!(lines.any(|l| l.is_ok_and(|l| l.contains("listening on"))), "the coordinator starts");
     common::signal(&child, libc::SIGTERM);

@@ -50,9 +50,16 @@ pub fn fresh_db() -> PathBuf {
     std::env::temp_dir().join(format!("chokepoint-test-db-{}-{n}", std::process::id()))
 }
 
+/// The command `chokepoint --db DB ARGS...`, for a test to run or spawn.
+pub fn command<S: AsRef<std::ffi::OsStr>>(db: &Path, args: impl IntoIterator<Item = S>) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_chokepoint"));
+    c.arg("--db").arg(db).args(args);
+    c
+}
+
 /// Runs `chokepoint --db DB ARGS...` to completion.
 pub fn chokepoint(db: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_chokepoint")).arg("--db").arg(db).args(args).output().expect("chokepoint runs")
+    command(db, args).output().expect("chokepoint runs")
 }
 
 /// Asserts a command succeeded and returns its standard output.
