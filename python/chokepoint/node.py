@@ -69,6 +69,9 @@ class Outcome:
     run_id: str
     agents: int
     ticks: int
+    #: The strategies (nation codes or agent ids, as given) whose agents this node never hosted:
+    #: the coordinator placed them on another node, so they never ran here.
+    not_run: tuple = ()
 
 
 class _Names:
@@ -217,6 +220,15 @@ class _Strategies:
             else:
                 self.by_nation[names.nation(key)] = strategy
 
+    def keys_not_hosted(self, specs, names):
+        """The strategies (as given: agent id or nation code) none of whose agents is in
+        `specs`, the agents this node hosts."""
+        hosted_nations = {spec.nation.nation for spec in specs.values() if spec.WhichOneof("kind") == "nation"}
+        missing = [a for a in sorted(self.by_agent) if a not in specs]
+        missing += [names.nations[n] if names is not None else n
+                    for n in sorted(self.by_nation) if n not in hosted_nations]
+        return tuple(missing)
+
     def get(self, agent, spec):
         if agent in self.by_agent:
             return self.by_agent[agent]
@@ -233,6 +245,8 @@ class _Session:
         self.decider = _native.Decider()
         self.specs = {}
         self.run_id, self.ticks, self.last_tick, self.welcomed = "", 0, None, False
+        # Strategies not hosted here now, and those that ran at least once (by key as given).
+        self.not_hosted, self.ever_hosted = (), set()
 
     def welcome(self, w):
         self.run_id, self.welcomed = w.run_id, True
@@ -248,6 +262,26 @@ class _Session:
         for agent in remove:
             self.specs.pop(agent, None)
         self.specs.update((a.agent, a.spec) for a in add)
+        self._check_placement()
+
+    def _check_placement(self):
+        """Says, once each time it changes, which strategies cannot run on this node because
+        the coordinator placed their agents on another one (placement is by the run's layout,
+        not by where a strategy is), so a strategy never silently does nothing."""
+        missing = self.strategies.keys_not_hosted(self.specs, self.names)
+        every = self.strategies.keys_not_hosted({}, self.names)
+        self.ever_hosted.update(k for k in every if k not in missing)
+        if missing and missing != self.not_hosted:
+            log.warning("node %s: the strategies for %s do not run here: the coordinator placed their "
+                        "agents on another node (this node hosts %d agents); serve with --nodes 1 to "
+                        "run every strategy on one node", self.name, ", ".join(map(str, missing)),
+                        len(self.specs))
+        self.not_hosted = missing
+
+    def not_run(self):
+        """The strategies whose agents this node never hosted."""
+        every = self.strategies.keys_not_hosted({}, self.names)
+        return tuple(k for k in every if k not in self.ever_hosted)
 
     def decide(self, batch):
         """The Actions for a batch: every agent by the default rule, then the strategies'."""
@@ -358,7 +392,8 @@ def _serve(session, call, outbox):
                 if not f.ok:
                     raise DisconnectedError(f"the run failed after {session.ticks} ticks: {f.reason}",
                                             ticks=session.ticks, reason=f.reason)
-                return Outcome(True, f.reason, session.run_id, len(session.specs), session.ticks)
+                return Outcome(True, f.reason, session.run_id, len(session.specs), session.ticks,
+                               session.not_run())
             else:
                 raise NodeError("the coordinator sent an invalid message: empty message")
     except grpc.RpcError as e:

@@ -181,6 +181,26 @@ def test_a_strategy_for_a_nation_not_in_the_scenario_is_refused_before_joining()
         node.run("http://127.0.0.1:1", secret="x", agents={"ZZ": node.Agent()}, scenario=TINY)
 
 
+def test_a_strategy_whose_agent_is_on_another_node_is_named_not_silently_idle(caplog):
+    """The coordinator places agents by the run's layout; a strategy for an agent this node was
+    not given is named in a warning and in the Outcome, instead of silently never running."""
+    ran = []
+    strategies = node._Strategies({7: lambda obs: ran.append(obs) or None}, None)
+    session = node._Session("py-1", strategies, None)
+    with caplog.at_level("WARNING", logger="chokepoint.node"):
+        session.welcome(wire.Welcome(run_id="r", node_index=1, node_count=2, first_tick=0))
+    assert any("strategies for 7 do not run here" in r.getMessage() for r in caplog.records), caplog.text
+    assert session.not_run() == (7,)
+    # Given the agent later (another node was lost and its agents moved here), it counts as run.
+    miner = wire.HostedAgent(agent=7)
+    miner.spec.miner.nation = 0
+    miner.spec.miner.capacity_per_tick_kg = 1_000
+    miner.spec.miner.unit_cost_cents_per_kg = 100
+    miner.spec.miner.inventory_cap_ticks = 4
+    session.assign([miner], [])
+    assert session.not_hosted == () and session.not_run() == ()
+
+
 def test_the_message_classes_are_the_repositorys_proto():
     grpc_tools = pytest.importorskip("grpc_tools.protoc", reason="grpcio-tools is not installed")
     import tempfile
