@@ -14,9 +14,8 @@ Uncertainties, levers and constants are named by scenario keys, the keys of ``ch
 outcomes are the sweep's outcome measures, one ScalarOutcome per (measure, subject), named
 ``measure.subject``: ``shortage_days.US``, ``peak_price_usd_per_kg.co``, ... (``outcome_names``
 lists them for a scenario). Each experiment is one embedded run, as one sweep job; the model and
-its function pickle (the scenario travels as its text), so the Workbench's multiprocessing
-evaluator runs it (its MPI evaluator has what it needs from the model, but is untested: see
-python/README.md).
+its function pickle (the scenario travels as its text), so the Workbench's multiprocessing and
+MPI evaluators run it (the MPI one with mpi4py 3.1: see python/README.md).
 """
 
 import builtins
