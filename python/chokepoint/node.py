@@ -193,16 +193,41 @@ class Observation:
         return f"Observation(tick {self.tick}, agent {self.agent}, {self.kind} of {self.nation_code})"
 
 
-def _target(coordinator):
-    """host:port from ``http://host:port`` (or a bare ``host:port``)."""
+def _target(coordinator, tls):
+    """host:port from ``http://host:port`` (``https://`` with `tls`), or a bare ``host:port``."""
     if "://" not in coordinator:
         return coordinator
     url = urlparse(coordinator)
-    if url.scheme == "https":
-        raise NodeError("the Python node does not speak TLS yet: serve without --tls-cert, or use agent-node")
-    if url.scheme != "http" or not url.netloc:
-        raise NodeError(f"cannot reach the coordinator at {coordinator}: not an http:// address")
+    if url.scheme == "https" and not tls:
+        raise NodeError("an https:// coordinator needs tls_ca= (the certificate to trust)")
+    if url.scheme == "http" and tls:
+        raise NodeError("tls_ca= is given but the coordinator's address is not https://")
+    if url.scheme not in ("http", "https") or not url.netloc:
+        raise NodeError(f"cannot reach the coordinator at {coordinator}: not an http:// or https:// address")
     return url.netloc
+
+
+def _channel(coordinator, tls_ca, tls_domain):
+    """A channel to the coordinator: plain, or TLS trusting `tls_ca` (a PEM path or bytes), the
+    server's name checked against `tls_domain` when given (else the address's host)."""
+    options = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
+    target = _target(coordinator, tls_ca is not None)
+    if tls_ca is None:
+        return grpc.insecure_channel(target, options=options)
+    if isinstance(tls_ca, (bytes, bytearray)):
+        pem = bytes(tls_ca)
+    else:
+        try:
+            with open(tls_ca, "rb") as f:
+                pem = f.read()
+        except OSError as e:
+            raise NodeError(f"cannot read tls_ca {tls_ca}: {e.strerror or e}") from None
+    if b"-----BEGIN CERTIFICATE-----" not in pem:
+        raise NodeError(f"tls_ca {tls_ca if not isinstance(tls_ca, (bytes, bytearray)) else '(bytes)'} "
+                        "holds no PEM certificate")
+    if tls_domain:
+        options.append(("grpc.ssl_target_name_override", tls_domain))
+    return grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates=pem), options=options)
 
 
 class _Strategies:
@@ -327,9 +352,12 @@ class _Session:
 
 
 def run(coordinator, *, secret, agents=None, scenario=None, name="python-node", run_id="",
-        connect_timeout=30.0, heartbeat=2.0):
+        connect_timeout=30.0, heartbeat=2.0, tls_ca=None, tls_domain=None):
     """Joins the run served at `coordinator` (``http://HOST:PORT``) as agent node `name`, with
-    the run's join secret, and decides its agents until the coordinator finishes the run.
+    the run's join secret, and decides its agents until the coordinator finishes the run. A
+    coordinator serving TLS (``serve --tls-cert``) is ``https://HOST:PORT``, with `tls_ca` the
+    certificate to trust (a PEM path or bytes) and, if the certificate names another host than
+    the address, `tls_domain` the name to check (agent-node's --tls-ca and --tls-domain).
 
     `agents` maps a nation's code (its stockpile agency; needs `scenario`, the served scenario's
     path or ``chokepoint.Scenario``, for the codes) or an agent id to a strategy (a
@@ -340,8 +368,7 @@ def run(coordinator, *, secret, agents=None, scenario=None, name="python-node", 
     """
     names = _Names(scenario) if scenario is not None else None
     session = _Session(name, _Strategies(agents, names), names)
-    channel = grpc.insecure_channel(_target(coordinator), options=[
-        ("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)])
+    channel = _channel(coordinator, tls_ca, tls_domain)
     try:
         grpc.channel_ready_future(channel).result(timeout=connect_timeout)
     except grpc.FutureTimeoutError:

@@ -9,6 +9,7 @@ classes are checked against proto/chokepoint.proto compiled afresh with grpcio-t
 
 import filecmp
 import queue
+import shutil
 import subprocess
 import threading
 import time
@@ -16,7 +17,7 @@ import time
 import pytest
 
 from chokepoint import node, wire
-from chokepoint.errors import RefusedError, StrategyError
+from chokepoint.errors import NodeError, RefusedError, StrategyError
 from conftest import ROOT, TINY
 
 TICKS = "30"
@@ -174,6 +175,40 @@ def test_a_wrong_secret_is_refused(tmp_path, chokepoint_bin):
     assert raised.value.code == "UNAUTHENTICATED", raised.value
     served.proc.terminate()
     served.finish()
+
+
+def self_signed(tmp_path):
+    """A certificate and key for 127.0.0.1 and localhost, made as the README says."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-days", "2", "-keyout", key, "-out", cert, "-subj", "/CN=coordinator",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                    "-addext", "basicConstraints=critical,CA:FALSE", "-addext", "extendedKeyUsage=serverAuth"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+def test_a_python_node_joins_a_tls_run_and_its_outputs_are_the_embedded_runs(tmp_path, chokepoint_bin):
+    """Over TLS (serve --tls-cert), the node trusts the certificate it is given; every output
+    file equals the embedded run's, and plain text, or TLS without the certificate, is refused."""
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl to make a self-signed certificate")
+    cert, key = self_signed(tmp_path)
+    db, out = tmp_path / "db", tmp_path / "served"
+    served = Served(chokepoint_bin, db, out, "--tls-cert", cert, "--tls-key", key)
+    https = served.url.replace("http://", "https://")
+    with pytest.raises(NodeError, match="needs tls_ca"):
+        node.run(https, secret=served.secret, name="py")
+    with pytest.raises(NodeError, match="not https://"):
+        node.run(served.url, secret=served.secret, name="py", tls_ca=cert)
+    with pytest.raises(NodeError, match="holds no PEM certificate"):
+        node.run(https, secret=served.secret, name="py", tls_ca=key)
+    outcome = node.run(https, secret=served.secret, name="py", tls_ca=cert)
+    code, stderr = served.finish()
+    assert code == 0 and outcome.ok and outcome.ticks == int(TICKS), stderr
+    reference = embedded(chokepoint_bin, tmp_path)
+    for name in OUTPUTS:
+        assert filecmp.cmp(reference / name, out / name, shallow=False), name
 
 
 def test_a_strategy_for_a_nation_not_in_the_scenario_is_refused_before_joining():
