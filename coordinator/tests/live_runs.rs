@@ -94,3 +94,41 @@ fn a_run_resumed_on_agent_nodes_answers_reads_and_stops_on_sigterm() {
     assert!(ticks.iter().enumerate().all(|(i, t)| *t as usize == i), "digests.csv has a gap or a repeat");
     let _ = std::fs::remove_dir_all(root);
 }
+
+/// A process that records runs, started while another only reads the database (a `runs` typed
+/// while a run is being resumed, a debrief server), waits for the reader to let go instead of
+/// failing at once; one that records runs is refused at once, naming it.
+#[test]
+fn a_run_waits_for_a_reader_to_let_go_of_the_database() {
+    let root = temp_dir("live-reader");
+    let db = root.join("db");
+    let o = |n: &str| root.join(n).display().to_string();
+    let tiny = scenario("tiny.toml");
+    ok(&chokepoint(&db, &["run", &tiny, "--ticks", "5", "--quiet", "--out", &o("first")]));
+    let (mut reader, _) = common::debrief::debrief(&db);
+    let mut run = common::command(&db, ["run", tiny.as_str(), "--ticks", "5", "--quiet", "--out", &o("second")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(run.try_wait().expect("try_wait").is_none(), "it waits while the debrief server reads the database");
+    common::signal(&reader, libc::SIGINT);
+    reader.wait().expect("the debrief server stops");
+    assert!(common::wait_with_timeout(&mut run, Duration::from_secs(60)), "it waited for the reader, then ran");
+    assert!(ok(&chokepoint(&db, &["runs"])).lines().any(|l| l.trim_start().starts_with("2 ")), "run 2 recorded");
+
+    // A holder that records runs keeps the database for as long as it runs: refused at once.
+    let mut holder = common::command(&db, ["run", tiny.as_str(), "--ticks", "100000", "--quiet", "--out", &o("third")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start");
+    wait_for_rows(&root.join("third").join("digests.csv"), 3);
+    let started = Instant::now();
+    let refused = chokepoint(&db, &["fork", "1", "--at", "2", "--out", &o("fork")]);
+    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("is in use by"));
+    assert!(started.elapsed() < Duration::from_secs(10), "refused at once, not after the readers' wait");
+    assert_eq!(stop_with_sigterm(&mut holder), Some(143));
+    let _ = std::fs::remove_dir_all(root);
+}

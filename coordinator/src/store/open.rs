@@ -55,7 +55,16 @@ pub struct Holder {
     /// The Unix socket it answers read-only requests on, when it serves one.
     #[serde(default)]
     pub socket: Option<PathBuf>,
+    /// Whether it opened the database only to read it (`runs`, `state`, `report`, ...): such a
+    /// holder usually lets go within moments, so a process that wants the database waits for it.
+    #[serde(default)]
+    pub reading: bool,
 }
+
+/// How long a process that wants the database waits for a reader holding it to finish (a
+/// `runs` or `state` typed while a run is being resumed): longer than any quick read takes, short
+/// enough that a long-lived reader (a debrief server) is named soon.
+const READER_WAIT: Duration = Duration::from_secs(15);
 
 /// A database opened by sled: where (the database itself, or a copy of it), what it was found
 /// like, and what to do when it is closed.
@@ -103,15 +112,23 @@ pub(super) fn open(path: &Path, access: Access) -> Result<Opened, StoreError> {
     finish_interrupted_repair(path);
     remove_abandoned_copies(path);
     // A process that has just closed the database may not have let go of it yet: retry for a
-    // moment, unless the holder is a running process (which keeps it for as long as it runs).
-    let deadline = Instant::now() + Duration::from_secs(2);
+    // moment; a running process that is only reading it, for a little longer; a running process
+    // that records runs keeps it for as long as it runs, so the error comes at once.
+    let start = Instant::now();
     let lock = loop {
         match try_lock(path) {
             Ok(lock) => break lock,
-            Err(_) if Instant::now() < deadline && !held_by_a_running_process(path) => {
+            Err(_) => {
+                let patience = match running_holder(path) {
+                    None => Duration::from_secs(2),
+                    Some(h) if h.reading => READER_WAIT,
+                    Some(_) => Duration::ZERO,
+                };
+                if start.elapsed() >= patience {
+                    return Err(StoreError::Locked { path: path.to_path_buf(), holder: holder(path) });
+                }
                 std::thread::sleep(Duration::from_millis(25));
             }
-            Err(_) => return Err(StoreError::Locked { path: path.to_path_buf(), holder: holder(path) }),
         }
     };
     let condition = condition(path);
@@ -121,7 +138,7 @@ pub(super) fn open(path: &Path, access: Access) -> Result<Opened, StoreError> {
             let db = sled_open(path)?;
             // Open now: no longer closed cleanly until it is closed again.
             let _ = std::fs::remove_file(path.join(CLOSED));
-            write_holder(path);
+            write_holder(path, access);
             Ok(Opened {
                 db,
                 condition,
@@ -373,17 +390,21 @@ pub(super) fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
 }
 
 /// Records this process as the database's holder.
-fn write_holder(path: &Path) {
-    let holder =
-        Holder { pid: std::process::id(), command: std::env::args().collect::<Vec<_>>().join(" "), socket: None };
+fn write_holder(path: &Path, access: Access) {
+    let holder = Holder {
+        pid: std::process::id(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        socket: None,
+        reading: access == Access::Read,
+    };
     if let Ok(text) = serde_json::to_vec(&holder) {
         let _ = crate::durable::replace(&path.join(OWNER), &text);
     }
 }
 
-/// Whether the database's recorded holder is another process that is still running.
-fn held_by_a_running_process(path: &Path) -> bool {
-    holder(path).is_some_and(|h| h.pid != std::process::id() && Path::new(&format!("/proc/{}", h.pid)).exists())
+/// The database's recorded holder, if it is another process that is still running.
+fn running_holder(path: &Path) -> Option<Holder> {
+    holder(path).filter(|h| h.pid != std::process::id() && Path::new(&format!("/proc/{}", h.pid)).exists())
 }
 
 /// Who holds the database at `path` open, as it recorded.
