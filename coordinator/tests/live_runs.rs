@@ -85,13 +85,7 @@ fn a_run_resumed_on_agent_nodes_answers_reads_and_stops_on_sigterm() {
     assert!(shown.contains("status       interrupted"), "{shown}");
 
     // Its outputs hold every tick run before, once each.
-    let ticks: Vec<u32> = std::fs::read_to_string(out.join("digests.csv"))
-        .unwrap()
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').next().unwrap().parse().unwrap())
-        .collect();
-    assert!(ticks.iter().enumerate().all(|(i, t)| *t as usize == i), "digests.csv has a gap or a repeat");
+    common::assert_every_tick_once(&out.join("digests.csv"));
     let _ = std::fs::remove_dir_all(root);
 }
 

@@ -425,13 +425,7 @@ fn a_running_run_answers_reads_and_stops_cleanly_on_sigterm() {
     wait_for_rows(&out.join("digests.csv"), done + 10);
     common::signal(&child, libc::SIGTERM);
     assert_eq!(child.wait().unwrap().code(), Some(143));
-    let ticks: Vec<u32> = std::fs::read_to_string(out.join("digests.csv"))
-        .unwrap()
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').next().unwrap().parse().unwrap())
-        .collect();
-    assert!(ticks.iter().enumerate().all(|(i, t)| *t as usize == i), "digests.csv has a gap or a repeat");
+    common::assert_every_tick_once(&out.join("digests.csv"));
     let _ = std::fs::remove_dir_all(root);
 }
 

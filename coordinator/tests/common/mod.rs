@@ -74,6 +74,18 @@ pub fn ok(out: &Output) -> String {
 }
 
 /// Waits for a child to exit, killing it (and failing) after `timeout`; true if it succeeded.
+/// Asserts that `digests` (a digests.csv) has one row for each tick from 0, in order: no gap
+/// and no repeat (what a run stopped and resumed must leave).
+pub fn assert_every_tick_once(digests: &Path) {
+    let ticks: Vec<u32> = std::fs::read_to_string(digests)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(ticks.iter().enumerate().all(|(i, t)| *t as usize == i), "digests.csv has a gap or a repeat");
+}
+
 pub fn wait_with_timeout(child: &mut Child, timeout: Duration) -> bool {
     let start = std::time::Instant::now();
     loop {
