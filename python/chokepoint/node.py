@@ -214,7 +214,8 @@ def _channel(coordinator, tls_ca, tls_domain):
     target = _target(coordinator, tls_ca is not None)
     if tls_ca is None:
         return grpc.insecure_channel(target, options=options)
-    if isinstance(tls_ca, (bytes, bytearray)):
+    given = isinstance(tls_ca, (bytes, bytearray))
+    if given:
         pem = bytes(tls_ca)
     else:
         try:
@@ -223,8 +224,7 @@ def _channel(coordinator, tls_ca, tls_domain):
         except OSError as e:
             raise NodeError(f"cannot read tls_ca {tls_ca}: {e.strerror or e}") from None
     if b"-----BEGIN CERTIFICATE-----" not in pem:
-        raise NodeError(f"tls_ca {tls_ca if not isinstance(tls_ca, (bytes, bytearray)) else '(bytes)'} "
-                        "holds no PEM certificate")
+        raise NodeError(f"tls_ca {'(bytes)' if given else tls_ca} holds no PEM certificate")
     if tls_domain:
         options.append(("grpc.ssl_target_name_override", tls_domain))
     return grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates=pem), options=options)
@@ -270,8 +270,8 @@ class _Session:
         self.decider = _native.Decider()
         self.specs = {}
         self.run_id, self.ticks, self.last_tick, self.welcomed = "", 0, None, False
-        # Strategies not hosted here now, and those that ran at least once (by key as given).
-        self.not_hosted, self.ever_hosted = (), set()
+        # Strategies (by key as given) not hosted here now, and those never hosted here so far.
+        self.not_hosted, self.never_hosted = (), self.strategies.keys_not_hosted({}, names)
 
     def welcome(self, w):
         self.run_id, self.welcomed = w.run_id, True
@@ -294,8 +294,7 @@ class _Session:
         the coordinator placed their agents on another one (placement is by the run's layout,
         not by where a strategy is), so a strategy never silently does nothing."""
         missing = self.strategies.keys_not_hosted(self.specs, self.names)
-        every = self.strategies.keys_not_hosted({}, self.names)
-        self.ever_hosted.update(k for k in every if k not in missing)
+        self.never_hosted = tuple(k for k in self.never_hosted if k in missing)
         if missing and missing != self.not_hosted:
             log.warning("node %s: the strategies for %s do not run here: the coordinator placed their "
                         "agents on another node (this node hosts %d agents); serve with --nodes 1 to "
@@ -305,8 +304,7 @@ class _Session:
 
     def not_run(self):
         """The strategies whose agents this node never hosted."""
-        every = self.strategies.keys_not_hosted({}, self.names)
-        return tuple(k for k in every if k not in self.ever_hosted)
+        return self.never_hosted
 
     def decide(self, batch):
         """The Actions for a batch: every agent by the default rule, then the strategies'."""
